@@ -1,0 +1,1 @@
+"""Geometric tools of Part II (polyhedra of ReLU networks, subspaces, manifolds)."""

@@ -1,0 +1,5 @@
+"""Models of the chapters, built on ``dyngeo.ode``."""
+
+from .node import MLPField, NeuralODE
+
+__all__ = ["MLPField", "NeuralODE"]
