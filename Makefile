@@ -1,0 +1,78 @@
+# Two commands for a fresh machine: `make book` and `make test` (both install what they need).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+# On this machine torch comes from a local CPU wheel; elsewhere override, e.g. TORCH="torch>=2.2".
+TORCH  ?= torch==2.13.0
+JOBS   ?= 2
+
+CHAPTERS  := $(wildcard chapters/*.md)
+SOLUTIONS := $(wildcard solutions/*.md)
+EXERCISES := $(patsubst solutions/%,exercises/%,$(SOLUTIONS))
+
+.PHONY: install page book book-instructor test unit notebooks site exercises twins checkpoints benchmarks clean
+
+install: $(VENV)/.installed book/_vendor/.stamp
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book/_vendor/.stamp: book/vendor_assets.sh
+	bash book/vendor_assets.sh
+
+# The public book: executes every chapter (warnings are errors, a failing cell fails the build).
+book: install
+	$(JB) build --all -W -n --keep-going .
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# The instructor edition: the same book with the solutions in place of the exercises.
+book-instructor: install
+	mkdir -p _build
+	sed 's#file: exercises/#file: solutions/#' _toc.yml > _build/_toc_instructor.yml
+	$(JB) build --all -W -n --keep-going --toc _build/_toc_instructor.yml --path-output _build/instructor .
+	@echo "The instructor edition is at file://$(CURDIR)/_build/instructor/_build/html/index.html"
+
+# One chapter alone, for authors: `make page PAGE=chapters/02-sa-node` (no .md suffix).
+page: install
+	mkdir -p _build
+	printf 'format: jb-book\nroot: book/intro\nchapters:\n  - file: %s\n  - file: book/bibliography\n' $(PAGE) > _build/_toc_$(notdir $(PAGE)).yml
+	$(JB) build --all -W -n --keep-going --toc _build/_toc_$(notdir $(PAGE)).yml --path-output _build/page-$(notdir $(PAGE)) .
+	@echo "The page is at file://$(CURDIR)/_build/page-$(notdir $(PAGE))/_build/html/$(PAGE).html"
+
+# Student versions and Colab twins are generated, never edited by hand.
+exercises: install
+	$(PY) -m dyngeo.grading.student
+	$(MAKE) twins
+
+twins: install
+	$(VENV)/bin/jupytext --quiet --to ipynb $(CHAPTERS) $(EXERCISES)
+
+checkpoints: install
+	for script in src/dyngeo/checkpoints/make_*.py; do \
+	  $(PY) -m dyngeo.checkpoints.$$(basename $$script .py) || exit 1; done
+
+benchmarks: install
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+# Every test: library and grading tests, exercise notebooks (nbval), the executing book build,
+# and the built site in headless Chromium.
+test: install unit notebooks book site
+
+unit: install
+	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_site.py
+
+notebooks: install
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:randomly $(EXERCISES) $(SOLUTIONS)
+
+site: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	DYNGEO_SITE=_build/html $(PY) -m pytest -q tests/test_site.py
+
+clean:
+	rm -rf _build

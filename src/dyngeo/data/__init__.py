@@ -1,0 +1,11 @@
+"""Data for the chapters: small generators and datasets that ship with installed packages.
+
+Nothing here needs the network. Every generator takes a ``seed`` and returns float32 inputs and
+int64 labels (or float targets) as tensors on the CPU; move them with ``.to(dyngeo.device())``.
+One module per kind of data; add a chapter's generator as its own module and import it here.
+"""
+
+from .images import digits, image_dataset
+from .toy import annuli, reflection_1d, spirals, two_moons
+
+__all__ = ["two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset"]
