@@ -1,0 +1,467 @@
+"""ReLU networks as polyhedral complexes (Liu, Caglar, Peterson & Kirby 2023, "Integrating geometries
+of ReLU feedforward neural networks").
+
+A ReLU MLP ``R^m -> R^n`` (eq. 1) is affine on each cell of a decomposition of its input space into
+convex polyhedra. The cell of a point is named by its activation pattern, one bit per hidden ReLU
+(eqs. 3-4); the pattern gives the cell's inequalities ``A x <= c`` (eq. 5) and the affine map the
+network computes there. Linear programmes then find the facets of a cell (eq. 6), its neighbours (flip
+the bit of a facet), every cell meeting a box (Algorithm 1) and its inscribed ball (eqs. 7-8); a
+bisection walks a segment one boundary at a time (Algorithm 2).
+
+Convention (the paper's): bit ``s = 1`` iff the pre-activation is ``> 0``; sign ``s' = 1 - 2 s``;
+``A_j = diag(s'_j) Ŵ_j``, ``c_j = -diag(s'_j) b̂_j``. The networks handled are ``nn.Sequential`` stacks
+``Linear, ReLU, ..., Linear, ReLU, Linear``, or the list of their ``(W, b)`` pairs. Geometry runs in
+float64 NumPy on the CPU (the LPs go to SciPy's HiGHS through ``scipy.optimize.linprog``); activation
+patterns of batches are computed in PyTorch on the input's device.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import sparse
+from scipy.optimize import linprog
+from torch import nn
+
+__all__ = [
+    "mlp", "relu_layers", "activation_patterns", "hrep", "local_affine", "facets", "chebyshev_center",
+    "neighbours", "enumerate_regions", "dual_edges", "Region", "bisection_walk", "hamming",
+    "region_polygon", "draw_regions",
+]
+
+
+# ----------------------------------------------------------------------------- the network as (W, b)
+
+
+def mlp(sizes, seed=None):
+    """A ReLU MLP ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` (eq. 1): ReLU after every hidden layer,
+    none after the last. ``seed`` fixes PyTorch's default initialisation."""
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes must list at least two positive widths; got {sizes}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    layers = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]))
+
+
+def relu_layers(model):
+    """The ``(W_i, b_i)`` pairs of a ReLU MLP as float64 NumPy arrays, ``W_i`` of shape ``[h_i, h_{i-1}]``.
+
+    ``model`` is an ``nn.Sequential`` of ``Linear`` and ``ReLU`` alternating and ending with a ``Linear``,
+    or already a list of ``(W, b)`` pairs (arrays or tensors); the last pair is the output layer.
+    """
+    if isinstance(model, (list, tuple)):
+        pairs = [(np.asarray(_numpy(W), dtype=np.float64), np.asarray(_numpy(b), dtype=np.float64)) for W, b in model]
+    elif isinstance(model, nn.Sequential):
+        mods = list(model)
+        expected = ["Linear" if i % 2 == 0 else "ReLU" for i in range(len(mods))]
+        found = [type(m).__name__ for m in mods]
+        if len(mods) % 2 == 0 or found != expected:
+            raise ValueError(f"expected nn.Sequential(Linear, ReLU, ..., Linear); got ({', '.join(found)})")
+        pairs = [(_numpy(m.weight), _numpy(m.bias) if m.bias is not None else np.zeros(m.out_features))
+                 for m in mods[::2]]
+    else:
+        raise TypeError(f"model must be an nn.Sequential ReLU MLP or a list of (W, b); got {type(model).__name__}")
+    if not pairs:
+        raise ValueError("the network has no layers")
+    for i, (W, b) in enumerate(pairs):
+        if W.ndim != 2 or b.shape != (W.shape[0],):
+            raise ValueError(f"layer {i}: W must be [out, in] and b [out]; got {W.shape} and {b.shape}")
+        if i and W.shape[1] != pairs[i - 1][0].shape[0]:
+            raise ValueError(f"layer {i} expects {W.shape[1]} inputs but layer {i - 1} gives {pairs[i - 1][0].shape[0]}")
+    return pairs
+
+
+def _numpy(t):
+    return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float64)
+
+
+def _layers(model):
+    return model if _is_pairs(model) else relu_layers(model)
+
+
+def _is_pairs(x):
+    return isinstance(x, list) and x and all(isinstance(p, tuple) and isinstance(p[0], np.ndarray) for p in x)
+
+
+def _hidden_sizes(layers):
+    return [W.shape[0] for W, _ in layers[:-1]]
+
+
+# ----------------------------------------------------------------------------- patterns, eqs. 3-5
+
+
+def activation_patterns(model, X):
+    """The bit vectors ``s(x)`` of a batch (eqs. 3-4): ``[N, h]`` booleans, ``h`` = number of hidden ReLUs.
+
+    Bit ``(i, j)`` is 1 when neuron ``j`` of hidden layer ``i`` has pre-activation ``> 0`` at ``x``.
+    Computed in float64 on the device of ``X`` (a tensor ``[N, m]`` or an array).
+    """
+    layers = _layers(model)
+    X = torch.as_tensor(X)
+    if X.dim() != 2 or X.shape[1] != layers[0][0].shape[1]:
+        raise ValueError(f"X must have shape [N, {layers[0][0].shape[1]}]; got {tuple(X.shape)}")
+    x = X.to(torch.float64)
+    bits = []
+    for W, b in layers[:-1]:
+        z = x @ torch.as_tensor(W, device=x.device).T + torch.as_tensor(b, device=x.device)
+        bits.append(z > 0)
+        x = torch.relu(z)
+    return torch.cat(bits, dim=1)
+
+
+def _pattern_np(layers, x):
+    bits = []
+    for W, b in layers[:-1]:
+        z = W @ x + b
+        bits.append(z > 0)
+        x = np.maximum(z, 0.0)
+    return np.concatenate(bits)
+
+
+def _split(layers, pattern):
+    pattern = np.asarray(_numpy(pattern) if isinstance(pattern, torch.Tensor) else pattern).astype(bool).reshape(-1)
+    sizes = _hidden_sizes(layers)
+    if pattern.size != sum(sizes):
+        raise ValueError(f"pattern must have {sum(sizes)} bits (one per hidden ReLU); got {pattern.size}")
+    return np.split(pattern, np.cumsum(sizes)[:-1])
+
+
+def _collapsed(layers, pattern):
+    """Per hidden layer the affine pre-activation ``Ŵ_j x + b̂_j`` valid on the cell of ``pattern``."""
+    bits = _split(layers, pattern)
+    W_hat, b_hat = layers[0]
+    out = [(W_hat, b_hat)]
+    for (W, b), s in zip(layers[1:-1], bits[:-1]):
+        W_hat, b_hat = W @ (s[:, None] * W_hat), W @ (s * b_hat) + b
+        out.append((W_hat, b_hat))
+    return out, bits
+
+
+def hrep(model, pattern):
+    """The cell of an activation pattern as ``A x <= c`` (eq. 5): ``A`` is ``[h, m]``, ``c`` is ``[h]``.
+
+    Row ``k`` says that hidden ReLU ``k`` keeps its bit: ``Ŵ x + b̂ <= 0`` for an off neuron and
+    ``-(Ŵ x + b̂) <= 0`` for an on one, with ``Ŵ_j, b̂_j`` from the recursion
+    ``Ŵ_j = W_j diag(s_{j-1}) Ŵ_{j-1}``, ``b̂_j = W_j diag(s_{j-1}) b̂_{j-1} + b_j``.
+    """
+    layers = _layers(model)
+    collapsed, bits = _collapsed(layers, pattern)
+    sign = [1.0 - 2.0 * s for s in bits]
+    A = np.concatenate([sg[:, None] * W for (W, _), sg in zip(collapsed, sign)])
+    c = np.concatenate([-sg * b for (_, b), sg in zip(collapsed, sign)])
+    return A, c
+
+
+def local_affine(model, pattern):
+    """The affine map ``G(x) = W_eff x + b_eff`` the network computes on the cell of ``pattern``
+    (below eq. 5): ``W_eff = W_{L+1} diag(s_L) Ŵ_L``, ``b_eff = W_{L+1} diag(s_L) b̂_L + b_{L+1}``.
+    ``W_eff`` is the network's Jacobian inside the cell."""
+    layers = _layers(model)
+    collapsed, bits = _collapsed(layers, pattern)
+    (W_hat, b_hat), s = collapsed[-1], bits[-1]
+    W, b = layers[-1]
+    return W @ (s[:, None] * W_hat), W @ (s * b_hat) + b
+
+
+# ----------------------------------------------------------------------------- linear programmes, eqs. 6-8
+
+
+def _box(lower, upper, m):
+    if lower is None and upper is None:
+        return None
+    if lower is None or upper is None:
+        raise ValueError("give both lower and upper (or neither)")
+    lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (m,)).copy()
+    hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), (m,)).copy()
+    if np.any(lo >= hi):
+        raise ValueError(f"the box is empty: need lower < upper in every coordinate; got {lo} and {hi}")
+    return lo, hi
+
+
+def _check_hrep(A, c):
+    A, c = np.asarray(A, dtype=np.float64), np.asarray(c, dtype=np.float64)
+    if A.ndim != 2 or c.shape != (A.shape[0],):
+        raise ValueError(f"A must be [k, m] and c [k]; got {A.shape} and {c.shape}")
+    return A, c
+
+
+def facets(A, c, lower=None, upper=None, method="auto", tol=1e-9):
+    """Indices of the rows of ``A x <= c`` that are facets of the polyhedron (its *active bits*), eq. 6.
+
+    Row ``i`` is redundant when ``max a_i^T x`` subject to the other rows is ``<= c_i``. Each LP keeps
+    row ``i`` relaxed to ``a_i^T x <= c_i + 1``, which bounds it; a facet shows as an optimum ``> c_i``.
+    An optional box ``lower <= x <= upper`` is added to every LP (its sides are never reported).
+    ``method="loop"`` solves one LP per row; ``"stacked"`` solves the ``k`` independent LPs as a single
+    block-diagonal LP (one HiGHS call; much faster in low dimension); ``"auto"`` stacks when ``m <= 8``.
+    The polyhedron must have an interior (check with :func:`chebyshev_center`).
+    """
+    A, c = _check_hrep(A, c)
+    k, m = A.shape
+    box = _box(lower, upper, m)
+    norms = np.linalg.norm(A, axis=1)
+    live = np.flatnonzero(norms > 1e-12)  # a zero row (a dead neuron) bounds nothing
+    An, cn = A[live] / norms[live, None], c[live] / norms[live]
+    bounds = (None, None) if box is None else list(zip(*box))
+    if method == "auto":
+        method = "stacked" if m <= 8 else "loop"
+    if method == "loop":
+        best = np.empty(len(live))
+        for i in range(len(live)):
+            ci = cn.copy()
+            ci[i] += 1.0
+            best[i] = -_solve(-An[i], An, ci, bounds).fun
+    elif method == "stacked":
+        q = len(live)
+        rhs = np.tile(cn, q)
+        rhs[np.arange(q) * q + np.arange(q)] += 1.0
+        big = sparse.block_diag([sparse.csr_matrix(An)] * q, format="csr")
+        res = _solve(-An.reshape(-1), big, rhs, bounds if box is None else list(zip(np.tile(box[0], q), np.tile(box[1], q))))
+        best = np.einsum("ij,ij->i", An, res.x.reshape(q, m))
+    else:
+        raise ValueError(f"method must be 'auto', 'loop' or 'stacked'; got {method!r}")
+    return live[best > cn + tol]
+
+
+def _solve(cost, A_ub, b_ub, bounds):
+    res = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"linprog failed ({res.message}); is the polyhedron non-empty?")
+    return res
+
+
+def chebyshev_center(A, c, lower=None, upper=None):
+    """Centre and radius of the largest ball inside ``{x : A x <= c}`` (and the box, if given), eqs. 7-8.
+
+    Solves ``max r`` subject to ``a_i^T x_c + r ||a_i|| <= c_i`` with one call to HiGHS. Redundant rows
+    do not change the answer, so ``A, c`` need not be minimal. The radius is free in sign: ``r <= 0``
+    means the polyhedron has no interior (an empty cell, like the fourth XOR pattern). Returns
+    ``(center [m] array, radius float)``; an unbounded polyhedron without a box raises ``ValueError``.
+    """
+    A, c = _check_hrep(A, c)
+    m = A.shape[1]
+    box = _box(lower, upper, m)
+    if box is not None:
+        A = np.vstack([A, np.eye(m), -np.eye(m)])
+        c = np.concatenate([c, box[1], -box[0]])
+    norms = np.linalg.norm(A, axis=1)
+    zero = norms <= 1e-12
+    if np.any(c[zero] < 0):
+        return np.full(m, np.nan), -np.inf  # a row 0 <= c < 0: nothing satisfies it
+    A, c, norms = A[~zero], c[~zero], norms[~zero]
+    cost = np.zeros(m + 1)
+    cost[0] = -1.0
+    res = linprog(cost, A_ub=np.hstack([norms[:, None], A]), b_ub=c, bounds=[(None, None)] * (m + 1), method="highs")
+    if res.status == 3:
+        raise ValueError("the polyhedron is unbounded (it holds arbitrarily large balls): pass lower and upper")
+    if res.status != 0:
+        raise RuntimeError(f"linprog failed: {res.message}")
+    return res.x[1:], float(res.x[0])
+
+
+# ----------------------------------------------------------------------------- neighbours, Algorithm 1
+
+
+@dataclass
+class Region:
+    """One cell of the decomposition met by the box: pattern, inequalities, affine map, size."""
+
+    pattern: np.ndarray  # [h] bool, eq. 4
+    A: np.ndarray  # [h, m], eq. 5
+    c: np.ndarray  # [h]
+    weight: np.ndarray  # [n, m]: the network's Jacobian on the cell
+    bias: np.ndarray  # [n]
+    center: np.ndarray  # [m]: Chebyshev centre of the cell within the box, eq. 8
+    radius: float  # radius of the inscribed ball
+    facets: np.ndarray  # indices of the active bits within the box, eq. 6
+    neighbors: list = field(default_factory=list)  # indices of the cells sharing a facet
+
+
+def neighbours(model, pattern, lower=None, upper=None):
+    """Patterns of the cells that share a facet with the cell of ``pattern``: flip one active bit each.
+    Returns a list of ``(bit index, neighbour pattern)``; with a box, only facets inside the box count."""
+    A, c = hrep(model, pattern)
+    pattern = np.asarray(_numpy(pattern)).astype(bool).reshape(-1)
+    out = []
+    for i in facets(A, c, lower, upper):
+        flipped = pattern.copy()
+        flipped[i] = ~flipped[i]
+        out.append((int(i), flipped))
+    return out
+
+
+def enumerate_regions(model, lower, upper, start=None, max_regions=100_000, tol=1e-9):
+    """Every cell of the network's decomposition that meets the box ``[lower, upper]`` (Algorithm 1).
+
+    Breadth-first search over the dual graph: from the cell of ``start`` (default: the box centre),
+    find each cell's facets inside the box (eq. 6), flip each facet's bit to reach a neighbour, and
+    keep a cell when its inscribed ball in the box has radius ``> tol``. Returns a list of
+    :class:`Region`, whose ``neighbors`` give the dual graph. Stops with an error past ``max_regions``.
+    """
+    layers = _layers(model)
+    m = layers[0][0].shape[1]
+    lo, hi = _box(lower, upper, m)
+    x0 = (lo + hi) / 2 if start is None else np.asarray(_numpy(start), dtype=np.float64).reshape(m)
+    first = _pattern_np(layers, x0)
+    seen, queue, regions = {first.tobytes()}, [first], []
+    while queue:
+        pattern = queue.pop(0)
+        A, c = hrep(layers, pattern)
+        found = _cell_lps(A, c, lo, hi, tol) if m <= 8 else None
+        if found is None:
+            center, radius = chebyshev_center(A, c, lo, hi)
+            act = facets(A, c, lo, hi, tol=tol) if radius > tol else None
+        else:
+            center, radius, act = found
+        if not radius > tol:
+            continue  # the flip led to an empty cell, or one too thin to matter
+        W, b = local_affine(layers, pattern)
+        regions.append(Region(pattern, A, c, W, b, center, radius, act))
+        if len(regions) > max_regions:
+            raise RuntimeError(f"more than {max_regions} regions; raise max_regions or shrink the box")
+        for i in act:
+            flipped = pattern.copy()
+            flipped[i] = ~flipped[i]
+            key = flipped.tobytes()
+            if key not in seen:
+                seen.add(key)
+                queue.append(flipped)
+    index = {r.pattern.tobytes(): k for k, r in enumerate(regions)}
+    for r in regions:
+        for i in r.facets:
+            flipped = r.pattern.copy()
+            flipped[i] = ~flipped[i]
+            if flipped.tobytes() in index:
+                r.neighbors.append(index[flipped.tobytes()])
+    return regions
+
+
+def _cell_lps(A, c, lo, hi, tol):
+    """Chebyshev centre (eq. 8) and facets (eq. 6) of one cell in the box from a single HiGHS call:
+    the ``k + 1`` independent LPs stacked block-diagonally. ``None`` when the call fails (the caller
+    then solves them one by one); radius ``-inf`` when the cell is empty."""
+    k, m = A.shape
+    norms = np.linalg.norm(A, axis=1)
+    live = np.flatnonzero(norms > 1e-12)
+    if np.any(c[norms <= 1e-12] < 0):
+        return np.full(m, np.nan), -np.inf, live[:0]
+    An, cn = A[live] / norms[live, None], c[live] / norms[live]
+    q = len(live)
+    rhs = np.tile(cn, q)
+    rhs[np.arange(q) * q + np.arange(q)] += 1.0
+    eye = np.eye(m)
+    cheb = np.vstack([np.hstack([np.ones((q, 1)), An]), np.hstack([np.ones((2 * m, 1)), np.vstack([eye, -eye])])])
+    big = sparse.block_diag([sparse.csr_matrix(An)] * q + [sparse.csr_matrix(cheb)], format="csr")
+    cost = np.concatenate([-An.reshape(-1), [-1.0], np.zeros(m)])
+    bounds = list(zip(np.tile(lo, q), np.tile(hi, q))) + [(None, None)] * (m + 1)
+    res = linprog(cost, A_ub=big, b_ub=np.concatenate([rhs, cn, hi, -lo]), bounds=bounds, method="highs")
+    if res.status == 2:
+        return np.full(m, np.nan), -np.inf, live[:0]
+    if res.status != 0:
+        return None
+    best = np.einsum("ij,ij->i", An, res.x[: q * m].reshape(q, m))
+    return res.x[q * m + 1:], float(res.x[q * m]), live[best > cn + tol]
+
+
+def dual_edges(regions):
+    """Edges ``(i, j)``, ``i < j``, of the dual graph: cells ``i`` and ``j`` share a facet."""
+    return sorted({(min(i, j), max(i, j)) for i, r in enumerate(regions) for j in r.neighbors})
+
+
+# ----------------------------------------------------------------------------- Hamming distance, bisection
+
+
+def hamming(S1, S2=None):
+    """Hamming distances between the rows of two batches of bit vectors: ``[N, M]`` int64 (Sec. 3.1).
+    ``S2`` defaults to ``S1``."""
+    S1 = torch.as_tensor(S1)
+    S2 = S1 if S2 is None else torch.as_tensor(S2)
+    if S1.dim() != 2 or S2.dim() != 2 or S1.shape[1] != S2.shape[1]:
+        raise ValueError(f"need two batches [N, h] and [M, h] of bit vectors; got {tuple(S1.shape)} and {tuple(S2.shape)}")
+    a, b = S1.to(torch.float64), S2.to(torch.float64)
+    return (a @ (1 - b).T + (1 - a) @ b.T).round().to(torch.int64)
+
+
+def bisection_walk(model, a, b, tol=1e-12, max_evals=1_000_000):
+    """Points on the segment ``a -> b`` whose consecutive patterns differ in one bit (Algorithm 2).
+
+    Returns ``(deltas, patterns)``: ``deltas`` increasing in (0, 1), one per boundary crossed, the
+    crossing lying at ``a + delta (b - a)`` to within ``tol``; ``patterns`` ``[len(deltas) + 2, h]`` are
+    the cells visited, from ``a``'s to ``b``'s (one row if both share a cell). Two fixes to the paper:
+    after each crossing the upper end of the search resets to 1, and when several boundaries meet the
+    segment within ``tol`` of each other the jump is accepted as one step (it then differs in several
+    bits). Like the paper's walk, it can miss a bent boundary that the segment crosses twice.
+    """
+    layers = _layers(model)
+    a, b = (np.asarray(_numpy(v), dtype=np.float64).reshape(-1) for v in (a, b))
+    if a.shape != b.shape or a.size != layers[0][0].shape[1]:
+        raise ValueError(f"a and b must be points of R^{layers[0][0].shape[1]}; got shapes {a.shape} and {b.shape}")
+    left, target = _pattern_np(layers, a), _pattern_np(layers, b)
+    deltas, patterns = [], [left]
+    lo, hi, evals = 0.0, 1.0, 0
+    while np.count_nonzero(left != target) > 1:
+        mid = (lo + hi) / 2
+        s = _pattern_np(layers, a + mid * (b - a))
+        d = np.count_nonzero(s != left)
+        if d == 0:
+            lo = mid
+        elif d == 1:
+            deltas.append(mid)
+            patterns.append(s)
+            left, lo, hi = s, mid, 1.0
+        else:
+            hi = mid
+        if hi - lo < tol and d > 1:  # coincident crossings: accept the multi-bit step
+            s = _pattern_np(layers, a + hi * (b - a))
+            deltas.append(hi)
+            patterns.append(s)
+            left, lo, hi = s, hi, 1.0
+        evals += 1
+        if evals > max_evals:
+            raise RuntimeError("bisection did not finish; loosen tol")
+    if np.any(target != patterns[-1]):
+        patterns.append(target)
+    return np.array(deltas), np.array(patterns)
+
+
+# ----------------------------------------------------------------------------- 2-D pictures
+
+
+def region_polygon(A, c, lower, upper):
+    """Vertices ``[V, 2]``, counter-clockwise, of the 2-D polygon ``A x <= c`` clipped to the box,
+    from ``scipy.spatial.HalfspaceIntersection`` seeded with the Chebyshev centre."""
+    from scipy.spatial import HalfspaceIntersection
+
+    A, c = _check_hrep(A, c)
+    if A.shape[1] != 2:
+        raise ValueError(f"region_polygon draws 2-D cells; A has {A.shape[1]} columns")
+    lo, hi = _box(lower, upper, 2)
+    center, radius = chebyshev_center(A, c, lo, hi)
+    if not radius > 0:
+        raise ValueError("the polygon is empty")
+    keep = np.linalg.norm(A, axis=1) > 1e-12
+    H = np.vstack([np.hstack([A[keep], -c[keep, None]]),
+                   np.hstack([np.eye(2), -hi[:, None]]), np.hstack([-np.eye(2), lo[:, None]])])
+    V = HalfspaceIntersection(H, center).intersections
+    V = V[np.argsort(np.arctan2(*(V - V.mean(0)).T[::-1]))]
+    keep = np.r_[True, np.linalg.norm(np.diff(V, axis=0), axis=1) > 1e-10]
+    return V[keep]
+
+
+def draw_regions(ax, regions, lower, upper, colors=None, cmap="tab20", edgecolor="k", linewidth=0.4, alpha=0.8):
+    """Fill the cells of ``enumerate_regions`` on a matplotlib axis (one colour per cell, or ``colors``)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    polys = [region_polygon(r.A, r.c, lower, upper) for r in regions]
+    if colors is None:
+        colors = plt.get_cmap(cmap)(np.random.default_rng(0).permutation(len(regions)) % 20)
+    ax.add_collection(PolyCollection(polys, facecolors=colors, edgecolors=edgecolor, linewidths=linewidth, alpha=alpha))
+    lo, hi = _box(lower, upper, 2)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    return polys
