@@ -389,11 +389,13 @@ def bisection_walk(model, a, b, tol=1e-12, max_evals=1_000_000):
     """Points on the segment ``a -> b`` whose consecutive patterns differ in one bit (Algorithm 2).
 
     Returns ``(deltas, patterns)``: ``deltas`` increasing in (0, 1), one per boundary crossed, the
-    crossing lying at ``a + delta (b - a)`` to within ``tol``; ``patterns`` ``[len(deltas) + 2, h]`` are
-    the cells visited, from ``a``'s to ``b``'s (one row if both share a cell). Two fixes to the paper:
-    after each crossing the upper end of the search resets to 1, and when several boundaries meet the
-    segment within ``tol`` of each other the jump is accepted as one step (it then differs in several
-    bits). Like the paper's walk, it can miss a bent boundary that the segment crosses twice.
+    sample ``a + delta (b - a)`` lying just past the boundary (within ``tol`` of it, in the new cell);
+    ``patterns`` (``[len(deltas) + 2, h]``) are the cells visited, from ``a``'s to ``b``'s (fewer rows
+    if ``a`` and ``b`` share a cell or are neighbours). Fixes to the paper: after each crossing the
+    upper end of the search resets to 1; a found crossing is pinned down to ``tol`` (the paper keeps
+    the first midpoint past it); when several boundaries meet the segment within ``tol`` of each other
+    the jump is accepted as one step (it then differs in several bits). Like the paper's walk, it can
+    miss a bent boundary that the segment crosses twice.
     """
     layers = _layers(model)
     a, b = (np.asarray(_numpy(v), dtype=np.float64).reshape(-1) for v in (a, b))
@@ -408,10 +410,16 @@ def bisection_walk(model, a, b, tol=1e-12, max_evals=1_000_000):
         d = np.count_nonzero(s != left)
         if d == 0:
             lo = mid
-        elif d == 1:
+        elif d == 1:  # one boundary in (lo, mid]: pin it down to within tol, then step across
+            while mid - lo > tol:
+                q = (lo + mid) / 2
+                if np.array_equal(_pattern_np(layers, a + q * (b - a)), left):
+                    lo = q
+                else:
+                    mid = q
             deltas.append(mid)
-            patterns.append(s)
-            left, lo, hi = s, mid, 1.0
+            patterns.append(_pattern_np(layers, a + mid * (b - a)))
+            left, lo, hi = patterns[-1], mid, 1.0
         else:
             hi = mid
         if hi - lo < tol and d > 1:  # coincident crossings: accept the multi-bit step
