@@ -72,7 +72,7 @@ def run_notebook(path, module, timeout):
             if left <= 0:
                 notes.append(f"time limit of {timeout} s reached before cell {index}")
                 return None, notes
-            client.timeout = left
+            client.timeout = max(1, int(left))
             try:
                 client.execute_cell(cell, index)
             except nbclient.exceptions.CellTimeoutError:

@@ -1,0 +1,162 @@
+"""dyngeo.ode against torchdiffeq and closed-form solutions."""
+
+import math
+
+import pytest
+import torch
+import torchdiffeq
+
+from dyngeo.ode import METHODS, odeint, odeint_adjoint
+
+torch.set_default_dtype(torch.float64)
+
+
+class Field(torch.nn.Module):
+    """A small MLP vector field f(t, y) with explicit time dependence."""
+
+    def __init__(self, dim=2, width=16, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.net = torch.nn.Sequential(torch.nn.Linear(dim + 1, width), torch.nn.Tanh(), torch.nn.Linear(width, dim))
+
+    def forward(self, t, y):
+        return self.net(torch.cat([y, t.expand(y.shape[0], 1)], dim=1))
+
+
+def linear_problem():
+    """dy/dt = A y with y(t) = expm(A t) y0 in closed form."""
+    A = torch.tensor([[-0.5, 2.0], [-2.0, -0.5]])
+    y0 = torch.tensor([[1.0, 0.0], [0.3, -0.7]])
+    return (lambda t, y: y @ A.T), A, y0
+
+
+@pytest.mark.parametrize("method", ["euler", "midpoint", "rk4"])
+def test_fixed_step_matches_torchdiffeq(method):
+    f, y0, t = Field(), torch.randn(8, 2), torch.linspace(0, 1, 6)
+    ours = odeint(f, y0, t, method, step_size=0.05)
+    theirs = torchdiffeq.odeint(f, y0, t, method=method, options={"step_size": 0.05})
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_grid_defaults_to_output_times():
+    f, y0, t = Field(), torch.randn(4, 2), torch.linspace(0, 1, 11)
+    assert torch.allclose(odeint(f, y0, t, "euler"), torchdiffeq.odeint(f, y0, t, method="euler"), atol=1e-12)
+
+
+def test_dopri5_matches_torchdiffeq_and_closed_form():
+    f, A, y0 = linear_problem()
+    t = torch.linspace(0, 2, 5)
+    exact = torch.stack([y0 @ torch.linalg.matrix_exp(A * s).T for s in t])
+    ours = odeint(f, y0, t, "dopri5", rtol=1e-9, atol=1e-11)
+    theirs = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-9, atol=1e-11)
+    assert torch.allclose(ours, exact, atol=1e-8)
+    assert torch.allclose(ours, theirs, atol=1e-8)
+
+
+def test_backward_in_time_inverts_forward():
+    f, y0 = Field(), torch.randn(5, 2)
+    t = torch.tensor([0.0, 1.0])
+    forward = odeint(f, y0, t, "rk4", step_size=0.01)[-1]
+    back = odeint(f, forward, t.flip(0), "rk4", step_size=0.01)[-1]
+    assert torch.allclose(back, y0, atol=1e-8)
+
+
+@pytest.mark.parametrize("method,order", [("euler", 1), ("midpoint", 2), ("rk4", 4)])
+def test_order_of_accuracy(method, order):
+    """Halving the step divides the global error by 2**order on y' = -y (y = e^{-t})."""
+    f, y0, t = (lambda t, y: -y), torch.ones(1, 1), torch.tensor([0.0, 1.0])
+    errors = [abs(odeint(f, y0, t, method, step_size=h)[-1].item() - math.exp(-1)) for h in (0.1, 0.05)]
+    assert math.log2(errors[0] / errors[1]) == pytest.approx(order, abs=0.15)
+
+
+@pytest.mark.parametrize("method,options", [("rk4", {"step_size": 0.005}), ("dopri5", {"rtol": 1e-8, "atol": 1e-10})])
+def test_gradients_match_torchdiffeq(method, options):
+    """Backprop through our solver, our adjoint, and torchdiffeq's adjoint agree."""
+    f, t = Field(), torch.linspace(0, 1, 4)
+    y0 = torch.randn(6, 2, requires_grad=True)
+    params = [y0, *f.parameters()]
+
+    def grads(solve, **kw):
+        loss = solve(f, y0, t, **kw).pow(2).sum()
+        return torch.autograd.grad(loss, params)
+
+    td_options = {"options": {"step_size": 0.005}} if method == "rk4" else options
+    reference = grads(torchdiffeq.odeint_adjoint, method=method, **td_options)
+    for ours in (grads(odeint, method=method, **options), grads(odeint_adjoint, method=method, **options)):
+        for a, b in zip(ours, reference):
+            assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_adjoint_closed_form_linear():
+    """For y' = a y, d y(T) / d a = T y0 e^{aT}."""
+    a = torch.tensor(-0.7, requires_grad=True)
+    y0, T = torch.ones(1), 1.5
+    yT = odeint_adjoint(lambda t, y: a * y, y0, torch.tensor([0.0, T]), "dopri5", params=[a])[-1]
+    (grad,) = torch.autograd.grad(yT.sum(), a)
+    assert grad.item() == pytest.approx(T * math.exp(-0.7 * T), rel=1e-6)
+
+
+def test_adjoint_memory_does_not_grow_with_steps():
+    """The adjoint's forward pass keeps no graph: autograd saves only the outputs and parameters."""
+    f, y0 = Field(), torch.randn(3, 2, requires_grad=True)
+    out = odeint_adjoint(f, y0, torch.tensor([0.0, 1.0]), "rk4", step_size=0.001)
+    saved = out.grad_fn.saved_tensors
+    assert len(saved) == 2 + len(list(f.parameters()))
+
+
+def test_runs_on_float32_and_keeps_dtype():
+    f = Field().float()
+    y = odeint(f, torch.randn(2, 2, dtype=torch.float32), torch.tensor([0.0, 1.0], dtype=torch.float32), "rk4")
+    assert y.dtype == torch.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    f = Field().cuda()
+    y = odeint(f, torch.randn(2, 2, device="cuda"), torch.linspace(0, 1, 3, device="cuda"), "dopri5")
+    assert y.device.type == "cuda"
+
+
+# ------------------------------------------------------------------------------------ clear errors
+
+
+def test_wrong_output_shape_is_named():
+    with pytest.raises(ValueError, match="returned shape"):
+        odeint(lambda t, y: y[:, :1], torch.randn(3, 2), torch.tensor([0.0, 1.0]), "rk4")
+
+
+def test_non_monotonic_time_is_named():
+    with pytest.raises(ValueError, match="strictly monotonic"):
+        odeint(lambda t, y: -y, torch.randn(3), torch.tensor([0.0, 1.0, 0.5]), "euler")
+
+
+def test_nan_is_named():
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        odeint(lambda t, y: y * float("nan"), torch.ones(2), torch.tensor([0.0, 1.0]), "euler")
+
+
+def test_step_underflow_is_named():
+    blow_up = lambda t, y: y**2  # y = 1 / (1 - t) explodes at t = 1
+    with pytest.raises(RuntimeError, match="underflow"):
+        odeint(blow_up, torch.ones(1), torch.tensor([0.0, 2.0]), "dopri5")
+
+
+def test_device_mismatch_is_named():
+    with pytest.raises(ValueError, match="same device"):
+        odeint(lambda t, y: -y, torch.ones(2), torch.tensor([0.0, 1.0], device="meta"), "euler")
+
+
+def test_integer_state_is_named():
+    with pytest.raises(TypeError, match="floating-point"):
+        odeint(lambda t, y: -y, torch.ones(2, dtype=torch.long), torch.tensor([0.0, 1.0]), "euler")
+
+
+def test_wrong_dtype_output_is_named():
+    with pytest.raises(TypeError, match="dtype"):
+        odeint(lambda t, y: (-y).float(), torch.ones(2), torch.tensor([0.0, 1.0]), "euler")
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="unknown method"):
+        odeint(lambda t, y: -y, torch.ones(2), torch.tensor([0.0, 1.0]), "rk45")
+    assert "dopri5" in METHODS
