@@ -263,8 +263,12 @@ class AttnJ(nn.Module):
         return logits.softmax(-1), v
 
     def forward(self, x):
-        a, v = self.attention(x)
-        h = (a @ v).transpose(1, 2).flatten(2)  # [B, L, C]
+        h = x.flatten(2).transpose(1, 2)  # [B, L, C]
+        q, k, v = self.qkv(h).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        if self.pos is not None and self.pos.shape[-1] != q.shape[-2]:
+            raise ValueError(f"AttnJ was built for {self.pos.shape[-1]} tokens; got {q.shape[-2]}")
+        # the fused kernel computes softmax(q k^T / sqrt(d) + pos) v, as attention() spells out
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=self.pos).transpose(1, 2).flatten(2)
         return self.out(h).transpose(1, 2).reshape(x.shape)
 
 
@@ -363,7 +367,7 @@ class AKOrNClassifier(nn.Module):
 class SmallCNN(nn.Sequential):
     """The conventional baseline: three 3x3 conv layers with ReLU, average pool, linear."""
 
-    def __init__(self, in_channels=1, channels=32, classes=10):
+    def __init__(self, in_channels=1, channels=44, classes=10):
         super().__init__(
             nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
@@ -436,3 +440,16 @@ def energy_vote(predictions, energies, reduce="last"):
     best = energies.argmin(0)  # [B]
     index = best.view(1, -1, *([1] * (predictions.dim() - 2))).expand(1, *predictions.shape[1:])
     return predictions.gather(0, index).squeeze(0)
+
+
+class AverageLogProbs(nn.Module):
+    """Mean log-probabilities of a stochastic classifier over ``samples`` forward passes. The
+    cross-entropy of this mean equals the mean cross-entropy, so an attack on the wrapped model
+    follows the expectation-over-transformation (EoT) gradient (Athalye et al. 2018)."""
+
+    def __init__(self, model, samples=4):
+        super().__init__()
+        self.model, self.samples = model, samples
+
+    def forward(self, x):
+        return torch.stack([F.log_softmax(self.model(x), -1) for _ in range(self.samples)]).mean(0)
