@@ -6,6 +6,7 @@ One module per kind of data; add a chapter's generator as its own module and imp
 """
 
 from .images import digits, image_dataset
+from .letters import corrupt_pixels, letters_7x7, noisy_letters
 from .toy import annuli, reflection_1d, spirals, two_moons
 
-__all__ = ["two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset"]
+__all__ = ["two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset", "letters_7x7", "corrupt_pixels", "noisy_letters"]
