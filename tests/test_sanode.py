@@ -105,7 +105,7 @@ def test_reverse_integration_recovers_the_input_for_short_T():
     xT = model(x0, T=2.0, dt=0.01, method="rk4")
     assert (xT - x0).abs().max() > 0.05  # the state really moved
     back = model.reverse(xT, T=2.0, dt=0.01)
-    assert (back - x0).abs().max() < 1e-8
+    assert (back - x0).abs().max() < 1e-5  # RK4 truncation error both ways, far below the 0.05 moved
 
 
 def test_step_count_is_rounded_not_floored():
@@ -124,7 +124,7 @@ def test_metrics_on_crafted_states():
     assert accuracy95(x, att, labels) == 0.5
     torch.testing.assert_close(overlap(att, att, labels), torch.ones(2, dtype=torch.float64))
     traj = torch.stack([x, att])
-    torch.testing.assert_close(mse_curve(traj, att, labels), torch.tensor([1.5 * 0.5, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(mse_curve(traj, att, labels), torch.tensor([1.5, 0.0], dtype=torch.float64))
 
 
 def test_bad_arguments_are_named():

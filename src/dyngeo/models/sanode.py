@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ode import odeint
+from ..ode import euler_step, odeint, rk4_step
 from ..train import progress
 
 
@@ -193,9 +193,13 @@ class SANODE(nn.Module):
 
         if self.clip is None:
             return odeint(field, x0, grid if keep_all else grid[[0, -1]], method, step_size=dt)
+        # A projected scheme (the solver's step, then the clamp) is not an ODE solve, so odeint cannot
+        # express it; it reuses dyngeo.ode's own step functions.
+        step = {"euler": euler_step, "rk4": rk4_step}[method]
+        h = math.copysign(steps * dt, T) / steps
         states, x = [x0], x0
-        for i in range(steps):  # one solver step per call, then the clamp
-            x = odeint(field, x, grid[i : i + 2], method)[-1].clamp(-self.clip, self.clip)
+        for i in range(steps):
+            x = step(field, grid[i], x, h).clamp(-self.clip, self.clip)
             if keep_all:
                 states.append(x)
         return torch.stack(states) if keep_all else x[None]
