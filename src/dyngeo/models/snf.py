@@ -102,16 +102,19 @@ class _Flow(nn.Module):
         """The vector field as ``f(s, x)``, dyngeo.ode's convention, for a fixed input ``u``."""
         return lambda s, x: self.vector_field(x, u)
 
-    def trajectory(self, x0, u=None, t=(0.0, 1.0), method="rk4", step_size=0.1):
-        """States at the depths ``t``, shape ``[len(t), B, n_x]``, solved by ``dyngeo.ode.odeint``."""
+    def trajectory(self, x0, u=None, t=(0.0, 1.0), method="rk4", step_size=0.1, tol=1e-6):
+        """States at the depths ``t``, shape ``[len(t), B, n_x]``, solved by ``dyngeo.ode.odeint``.
+
+        ``step_size`` is for the fixed-step methods; ``tol`` is dopri5's rtol = atol (Sec. IV uses 1e-6).
+        """
         _check_batch(x0, u, "x0")
         t = torch.as_tensor(t, dtype=x0.dtype, device=x0.device)
-        options = {} if method == "dopri5" else {"step_size": step_size}
+        options = {"rtol": tol, "atol": tol} if method == "dopri5" else {"step_size": step_size}
         return odeint(self.field(u), x0, t, method, **options)
 
-    def forward(self, x0, u=None, S=1.0, method="rk4", step_size=0.1):
+    def forward(self, x0, u=None, S=1.0, method="rk4", step_size=0.1, tol=1e-6):
         """x(S), the end of the flow started at ``x0``."""
-        return self.trajectory(x0, u, (0.0, S), method, step_size)[-1]
+        return self.trajectory(x0, u, (0.0, S), method, step_size, tol)[-1]
 
 
 def _gradient(energy, x, u, create_graph):
@@ -211,15 +214,16 @@ class SecondOrderFlow(_Flow):
 class FlowClassifier(nn.Module):
     """u ↦ h_y(x(S)) with x(0) = h_u(u) (eq. 1) around a flow; the energy sees u when ``data_dependent``."""
 
-    def __init__(self, flow, h_u, h_y, data_dependent=False, S=1.0, method="rk4", step_size=0.1):
+    def __init__(self, flow, h_u, h_y, data_dependent=False, S=1.0, method="rk4", step_size=0.1, tol=1e-6):
         super().__init__()
         self.flow, self.h_u, self.h_y = flow, h_u, h_y
-        self.data_dependent, self.S, self.method, self.step_size = data_dependent, S, method, step_size
+        self.data_dependent, self.S, self.method, self.step_size, self.tol = data_dependent, S, method, step_size, tol
 
     def trajectory(self, u, n_points=11):
         """x(s) at ``n_points`` depths in [0, S]: shape ``[n_points, B, n_x]``."""
         t = torch.linspace(0.0, self.S, n_points, dtype=u.dtype, device=u.device)
-        return self.flow.trajectory(self.h_u(u), u if self.data_dependent else None, t, self.method, self.step_size)
+        u_energy = u if self.data_dependent else None
+        return self.flow.trajectory(self.h_u(u), u_energy, t, self.method, self.step_size, self.tol)
 
     def forward(self, u):
         return self.h_y(self.trajectory(u, 2)[-1])
