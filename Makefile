@@ -64,11 +64,12 @@ benchmarks: install
 # and the built site in headless Chromium.
 test: install unit notebooks book site
 
+# Parallel workers get one thread each: torch threads oversubscribing two cores run far slower.
 unit: install
-	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_site.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_site.py
 
 notebooks: install
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:randomly $(EXERCISES) $(SOLUTIONS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:randomly $(EXERCISES) $(SOLUTIONS)
 
 site: install
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
