@@ -65,16 +65,16 @@ def classify_with_maps(C, X):
     return torch.einsum("opk,pk->po", C, _augmented(X).to(C)).argmax(dim=1)
 
 
-def kmeans_maps(C, k, seed=0):
+def kmeans_maps(C, k, seed=0, n_init=1):
     """k-means centres of the rows of each ``C_j`` separately (step 2 of Sec. 2.4.1): ``[o, k, d + 1]``.
-    Uses scikit-learn's ``KMeans`` (k-means++, three restarts)."""
+    Uses scikit-learn's ``KMeans`` (k-means++ seeding, ``n_init`` restarts)."""
     from sklearn.cluster import KMeans
 
     if not 1 <= k <= C.shape[1]:
         raise ValueError(f"k must be between 1 and the number of samples {C.shape[1]}; got {k}")
     centres = []
     for Cj in C.detach().cpu().double().numpy():
-        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(Cj)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(Cj)
         centres.append(km.cluster_centers_)
     return torch.as_tensor(np.stack(centres), dtype=C.dtype, device=C.device)
 
