@@ -41,7 +41,9 @@ book-instructor: install
 # One chapter alone, for authors: `make page PAGE=chapters/02-sa-node` (no .md suffix).
 page: install
 	mkdir -p _build
-	printf 'format: jb-book\nroot: book/intro\nchapters:\n  - file: %s\n  - file: book/bibliography\n' $(PAGE) > _build/_toc_$(notdir $(PAGE)).yml
+	{ printf 'format: jb-book\nroot: book/intro\nchapters:\n  - file: %s\n' $(PAGE); \
+	  if [ -f exercises/$(notdir $(PAGE)).md ]; then printf '    sections:\n      - file: exercises/%s\n' $(notdir $(PAGE)); fi; \
+	  printf '  - file: book/bibliography\n'; } > _build/_toc_$(notdir $(PAGE)).yml
 	$(JB) build --all -W -n --keep-going --toc _build/_toc_$(notdir $(PAGE)).yml --path-output _build/page-$(notdir $(PAGE)) .
 	@echo "The page is at file://$(CURDIR)/_build/page-$(notdir $(PAGE))/_build/html/$(PAGE).html"
 
