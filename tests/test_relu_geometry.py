@@ -113,7 +113,8 @@ def test_xor_network_has_three_cells_and_an_empty_fourth():
     A, c = relu.hrep(xor, [False, True])
     assert relu.chebyshev_center(A, c, -2, 2)[1] <= 0
     W, b = relu.local_affine(xor, [True, True])
-    np.testing.assert_allclose(W, [[-2, -2]]) and np.testing.assert_allclose(b, [1])
+    np.testing.assert_allclose(W, [[-2, -2]])
+    np.testing.assert_allclose(b, [1])
 
 
 def test_bisection_walk_matches_dense_sampling(net):
