@@ -44,10 +44,11 @@ def _dyngeo_grade():
         del sys.modules[name]
     if not isinstance(builtins.print, types.BuiltinFunctionType):
         return {{"tampered": "builtins.print was replaced"}}
+    if type(sys.stdout).__module__ != "ipykernel.iostream":
+        return {{"tampered": "sys.stdout was replaced"}}
     grading = importlib.import_module("dyngeo.grading")
-    results = grading.grade_namespace(importlib.import_module("dyngeo.grading.{module}"), globals())
-    builtins.print("{token}" + json.dumps(results))
-_dyngeo_grade()
+    return grading.grade_namespace(importlib.import_module("dyngeo.grading.{module}"), globals())
+__import__("sys").stdout.write("{token}" + __import__("json").dumps(_dyngeo_grade()) + "\\n")
 """
 
 
