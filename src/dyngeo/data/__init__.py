@@ -7,6 +7,8 @@ One module per kind of data; add a chapter's generator as its own module and imp
 
 from .images import digits, image_dataset
 from .letters import corrupt_pixels, letters_7x7, noisy_letters
+from .shapes import multi_object_images
+from .sudoku import consistent, is_valid, make_puzzles, shidoku_solutions
 from .toy import annuli, reflection_1d, spirals, two_moons
 
-__all__ = ["two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset", "letters_7x7", "corrupt_pixels", "noisy_letters"]
+__all__ = ["multi_object_images", "shidoku_solutions", "make_puzzles", "is_valid", "consistent", "two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset", "letters_7x7", "corrupt_pixels", "noisy_letters"]

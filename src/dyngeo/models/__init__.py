@@ -1,7 +1,8 @@
 """Models of the chapters, built on ``dyngeo.ode``."""
 
+from .akorn import AKOrNBlock, AKOrNClassifier, KuramotoLayer, SudokuAKOrN
 from .node import MLPField, NeuralODE
 from .sanode import SANODE
 from .snf import EnergyMLP, FlowClassifier, NegativeDefinite, SecondOrderFlow, StableNeuralFlow
 
-__all__ = ["MLPField", "NeuralODE", "SANODE", "EnergyMLP", "FlowClassifier", "NegativeDefinite", "SecondOrderFlow", "StableNeuralFlow"]
+__all__ = ["AKOrNBlock", "AKOrNClassifier", "KuramotoLayer", "SudokuAKOrN", "MLPField", "NeuralODE", "SANODE", "EnergyMLP", "FlowClassifier", "NegativeDefinite", "SecondOrderFlow", "StableNeuralFlow"]
