@@ -9,11 +9,12 @@ import torch
 import torchdiffeq
 from torch import nn
 
-from dyngeo.data import reflection_1d
+from dyngeo import checkpoints
+from dyngeo.data import digits, reflection_1d
 from dyngeo.models import MLPField, NeuralODE
 from dyngeo.models.ncode import (
     NCODE, AutoNCODE, ConstantControl, ConvBlockField, FeedbackController, ParamTemplate, conv_per_sample,
-    fit_latent_gmm, latent_state, sparse_theta,
+    fit_latent_gmm, image_classifiers, latent_state, sparse_theta,
 )
 from dyngeo.ode import odeint
 
@@ -161,11 +162,10 @@ def test_reflection_ncode_fits_and_node_cannot():
     """x ↦ -x: an open-loop N-CODE fits it; a NODE with the same field is an increasing map of the line,
     so its error stays near the best increasing fit (MSE 1/3 on [-1, 1])."""
     torch.manual_seed(0)
-    x, y = reflection_1d(64)
+    x, y = (v.float() for v in reflection_1d(64))  # float32, for speed
     field = ParamTemplate(MLPField(1, hidden=16, depth=1))
-    ncode = NCODE(field, nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, field.K)), (1,), step_size=0.25)
-    node = NeuralODE(MLPField(1, hidden=16, depth=1), step_size=0.25)
-    x, y = x.double(), y.double()
+    ncode = NCODE(field, nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, field.K)), (1,), step_size=0.25).float()
+    node = NeuralODE(MLPField(1, hidden=16, depth=1), step_size=0.25).float()
     for model in (ncode, node):
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         for _ in range(100):
@@ -177,6 +177,24 @@ def test_reflection_ncode_fits_and_node_cannot():
         node_out = node(x)
     assert ((node_out - y) ** 2).mean() > 0.1
     assert (node_out[1:] >= node_out[:-1]).all()  # a 1-D flow map preserves order
+
+
+def test_digits_checkpoint_reproduces_its_accuracies():
+    """The shipped classifiers (Chapter 4, Fig. 5 at book scale) give the accuracies the chapter quotes,
+    have equal parameter counts, and N-CODE is at least as accurate as the NODE."""
+    ckpt = checkpoints.load("ncode_digits")
+    config = {k: ckpt["config"][k] for k in ("in_shape", "augment", "width", "gamma_hidden", "step_size")}
+    _, _, X, y = digits()
+    X = X.view(-1, 1, 8, 8).float()
+    acc, sizes = {}, {}
+    for name, model in image_classifiers(**config).items():
+        model.float().load_state_dict(ckpt["state_dicts"][name])
+        with torch.no_grad():
+            acc[name] = (model(X).argmax(1) == y).float().mean().item()
+        sizes[name] = sum(p.numel() for p in model.parameters())
+        assert abs(acc[name] - ckpt["test_accuracy"][name][-1]) < 1e-6
+    assert max(sizes.values()) - min(sizes.values()) < 0.02 * sizes["N-CODE"]
+    assert acc["N-CODE"] >= acc["NODE"]
 
 
 def test_sparse_theta_pattern_and_latent_state_against_scipy():

@@ -22,6 +22,7 @@ different weight vector θ_b for every sample b, so one call integrates a whole 
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -292,7 +293,7 @@ def fit_latent_gmm(codes, n_components, seed=0, reg_covar=1e-4):
     from one k-means initialisation, tol 1e-3, at most 100 iterations. Fit it on *training* codes."""
     from sklearn.mixture import GaussianMixture
 
-    codes = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else codes
+    codes = codes.detach().cpu().double().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes, dtype=np.float64)
     gmm = GaussianMixture(n_components, covariance_type="full", tol=1e-3, max_iter=100, n_init=1,
                           init_params="kmeans", reg_covar=reg_covar, random_state=seed)
     return gmm.fit(codes)
