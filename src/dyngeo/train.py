@@ -9,11 +9,12 @@ def progress(iterable, desc=None, **kwargs):
     return tqdm(iterable, desc=desc, mininterval=0.5, **kwargs)
 
 
-def fit(model, loss_fn, steps, lr=1e-2, optimizer=torch.optim.Adam, desc="training", callback=None):
+def fit(model, loss_fn, steps, lr=1e-2, optimizer=torch.optim.Adam, desc="training", callback=None, clip=None):
     """Minimise ``loss_fn(model)`` for ``steps`` optimiser steps; return the list of losses.
 
     ``loss_fn`` draws its own batch (full batch for the toy problems of the book) and returns a
-    scalar. ``callback(step, model)``, if given, runs after every step (e.g. to project parameters).
+    scalar. ``clip``, if given, rescales the gradient to at most that norm before each step.
+    ``callback(step, model)``, if given, runs after every step (e.g. to project parameters).
     """
     if steps < 0:
         raise ValueError(f"steps must be non-negative; got {steps}")
@@ -24,6 +25,8 @@ def fit(model, loss_fn, steps, lr=1e-2, optimizer=torch.optim.Adam, desc="traini
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model)
         loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         if callback is not None:
             callback(step, model)
