@@ -251,23 +251,12 @@ class AttnJ(nn.Module):
         self.out = nn.Linear(channels, channels, bias=False)
         self.pos = nn.Parameter(torch.zeros(heads, tokens, tokens)) if tokens else None
 
-    def attention(self, x):
-        """The attention maps ``[B, heads, L, L]`` and values ``[B, heads, L, d]`` at state ``x``."""
-        h = x.flatten(2).transpose(1, 2)  # [B, L, C]
-        q, k, v = self.qkv(h).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-        if self.pos is not None:
-            if self.pos.shape[-1] != logits.shape[-1]:
-                raise ValueError(f"AttnJ was built for {self.pos.shape[-1]} tokens; got {logits.shape[-1]}")
-            logits = logits + self.pos
-        return logits.softmax(-1), v
-
     def forward(self, x):
         h = x.flatten(2).transpose(1, 2)  # [B, L, C]
         q, k, v = self.qkv(h).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
         if self.pos is not None and self.pos.shape[-1] != q.shape[-2]:
             raise ValueError(f"AttnJ was built for {self.pos.shape[-1]} tokens; got {q.shape[-2]}")
-        # the fused kernel computes softmax(q k^T / sqrt(d) + pos) v, as attention() spells out
+        # the fused kernel computes softmax(q k^T / sqrt(d) + pos) v, eq. (9) with the usual scale
         h = F.scaled_dot_product_attention(q, k, v, attn_mask=self.pos).transpose(1, 2).flatten(2)
         return self.out(h).transpose(1, 2).reshape(x.shape)
 
