@@ -8,13 +8,7 @@ from dyngeo.models import MLPField, NeuralODE
 from dyngeo.ode import euler_step, odeint, rk4_step
 from dyngeo.train import fit
 
-
-def rejects(check, candidate, *words):
-    passed, message = run_check(check, candidate)
-    assert not passed, "the checker accepted a wrong answer"
-    for word in words:
-        assert word in message, f"{word!r} not in the message {message!r}"
-    return message
+from checking import rejects
 
 
 # ---------------------------------------------------------------------------------------- rk4_step

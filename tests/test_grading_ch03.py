@@ -14,6 +14,8 @@ from dyngeo.grading.ch03 import (
 )
 from dyngeo.ode import odeint
 
+from checking import rejects
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
@@ -22,14 +24,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def rejects(check, candidate, *words):
-    passed, message = run_check(check, candidate)
-    assert not passed, "the checker accepted a wrong answer"
-    for word in words:
-        assert word in message, f"{word!r} not in the message {message!r}"
-    return message
 
 
 # ----------------------------------------------------------------------------------- gradient_field

@@ -11,13 +11,7 @@ from dyngeo.grading.ch04 import (
 from dyngeo.models import MLPField
 from dyngeo.models.ncode import ParamTemplate, latent_state, sparse_theta
 
-
-def rejects(check, candidate, *words):
-    passed, message = run_check(check, candidate)
-    assert not passed, "the checker accepted a wrong answer"
-    for word in words:
-        assert word in message, f"{word!r} not in the message {message!r}"
-    return message
+from checking import rejects
 
 
 # ---------------------------------------------------------------------------------- per_sample_mlp
