@@ -1,6 +1,5 @@
 """Each checker of Chapter 3 accepts the reference answer and rejects plausible wrong ones."""
 
-import pytest
 import torch
 
 from dyngeo.grading import run_check
@@ -15,15 +14,6 @@ from dyngeo.grading.ch03 import (
 from dyngeo.ode import odeint
 
 from checking import rejects
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: one thread avoids oversubscribing a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------------- gradient_field

@@ -22,15 +22,6 @@ from dyngeo.models.snf import (
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: one thread avoids oversubscribing a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def quadratic(Q):
     return lambda x, u=None: 0.5 * torch.einsum("bi,ij,bj->b", x, Q, x)
 
