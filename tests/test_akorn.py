@@ -287,3 +287,22 @@ def test_shipped_digits_checkpoint_confirms_the_quoted_figures():
             acc = (models[name](Xte.view(-1, 1, 8, 8)).argmax(1) == yte).float().mean().item()
             assert acc == pytest.approx(stored[name]["clean"][0], abs=0.015)  # AKOrN is stochastic
             assert acc > 0.95
+
+
+def test_shipped_sudoku_checkpoint_confirms_the_quoted_figures():
+    """In distribution (6-10 givens, T = 8) both solvers solve about 81 % of the held-out boards."""
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints.make_akorn_sudoku import split
+
+    saved = load("akorn_sudoku")
+    _, held_out = split()
+    puzzles = make_puzzles(held_out, (6, 10), repeats=1, seed=1)[0]
+    for name, kuramoto in (("AKOrN", True), ("ItrSA", False)):
+        model = ak.SudokuAKOrN(kuramoto=kuramoto)
+        model.load_state_dict(saved[name])
+        model.eval()
+        with torch.no_grad():
+            logits = model(puzzles, T=8, generator=torch.Generator().manual_seed(7))
+        boards = logits.argmax(-1).view_as(puzzles) + 1
+        acc = (is_valid(boards) & consistent(boards, puzzles)).float().mean().item()
+        assert acc == pytest.approx(0.807, abs=0.03), name
