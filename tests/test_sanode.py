@@ -15,8 +15,6 @@ from dyngeo.models.sanode import (
     sign_similarity,
 )
 
-torch.set_default_dtype(torch.float32)
-
 
 def _model(n=20, k=3, seed=0, **kwargs):
     return SANODE(line_attractors(k, n), seed=seed, **kwargs)
