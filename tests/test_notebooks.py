@@ -15,7 +15,7 @@ TWINNED = sorted((ROOT / "chapters").glob("*.md")) + sorted((ROOT / "exercises")
 
 
 def ids(paths):
-    return [p.name for p in paths]
+    return [str(p.relative_to(ROOT)) for p in paths]
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=ids(SOLUTIONS))
