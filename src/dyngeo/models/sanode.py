@@ -42,6 +42,21 @@ def line_attractors(num_classes, n, a=0.5, dtype=torch.float64):
     return targets
 
 
+def pixels_to_wells(pixels, a=0.5):
+    """Map intensities in [0, 1] linearly onto [−a, a]: blank pixels start in the −a well, inked
+    ones in the +a well (x(0) = a(2p − 1)).
+
+    The authors feed raw intensities p ∈ [0, 1], which puts every node at or above 0, in the +a basin,
+    while the targets are mostly −a. On the 8x8 digits that encoding made Adam throw the loss up by
+    10-1000x every few dozen steps (cond Φ jumping from ~10 to ~700); with this one, the same Adam
+    training (lr 3e-3, with or without the orthogonality penalty) ran without such jumps, cond Φ
+    staying below 50 (see ``dyngeo.checkpoints.make_sanode``).
+    """
+    if pixels.min() < 0 or pixels.max() > 1:
+        raise ValueError(f"pixels must lie in [0, 1]; got range [{pixels.min().item()}, {pixels.max().item()}]")
+    return a * (2 * pixels - 1)
+
+
 def double_well_drift(x, a, gamma):
     """f(x) = −∂V/∂x = 4γ x (a² − x²), elementwise (the local term of Eq. 1)."""
     return 4 * gamma * x * (a * a - x * x)
