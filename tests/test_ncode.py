@@ -18,14 +18,7 @@ from dyngeo.models.ncode import (
 )
 from dyngeo.ode import odeint
 
-@pytest.fixture(autouse=True)
-def float64_by_default():
-    """These tests compare against closed forms in double precision; restore the default after."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def loop_over_samples(field, template, t, x, theta):

@@ -8,14 +8,7 @@ import torchdiffeq
 
 from dyngeo.ode import METHODS, odeint, odeint_adjoint
 
-@pytest.fixture(autouse=True)
-def float64_by_default():
-    """These tests compare against closed forms in double precision; restore the default after."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 class Field(torch.nn.Module):
