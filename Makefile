@@ -31,10 +31,10 @@ book: install
 	$(JB) build --all -W -n --keep-going .
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-# The instructor edition: the same book with the solutions in place of the exercises.
+# The instructor edition: the same book with each solution set after its exercise set.
 book-instructor: install
 	mkdir -p _build
-	sed 's#file: exercises/#file: solutions/#' _toc.yml > _build/_toc_instructor.yml
+	sed 's#^\( *\)- file: exercises/\(.*\)$$#&\n\1- file: solutions/\2#' _toc.yml > _build/_toc_instructor.yml
 	$(JB) build --all -W -n --keep-going --toc _build/_toc_instructor.yml --path-output _build/instructor .
 	@echo "The instructor edition is at file://$(CURDIR)/_build/instructor/_build/html/index.html"
 
