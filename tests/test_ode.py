@@ -160,3 +160,17 @@ def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="unknown method"):
         odeint(lambda t, y: -y, torch.ones(2), torch.tensor([0.0, 1.0]), "rk45")
     assert "dopri5" in METHODS
+
+
+def test_projected_scheme_clamps_after_every_step():
+    # dy/dt = 1 from 0, Euler with dt = 0.1, clamped at 0.35: 0, 0.1, 0.2, 0.3, 0.35, 0.35, ...
+    t = torch.linspace(0, 1, 11)
+    ys = odeint(lambda t, y: torch.ones_like(y), torch.zeros(1), t, "euler", project=lambda y: y.clamp(max=0.35))
+    expected = torch.tensor([0.0, 0.1, 0.2, 0.3] + [0.35] * 7)[:, None]
+    assert torch.allclose(ys, expected, atol=1e-12)
+    # a projection that never binds leaves the solve as torchdiffeq's
+    f, y0 = Field(), torch.randn(4, 2)
+    loose = odeint(f, y0, t, "rk4", step_size=0.05, project=lambda y: y.clamp(-100, 100))
+    assert torch.allclose(loose, torchdiffeq.odeint(f, y0, t, method="rk4", options={"step_size": 0.05}), atol=1e-6)
+    with pytest.raises(ValueError, match="fixed-step"):
+        odeint(f, y0, t, "dopri5", project=lambda y: y)

@@ -18,7 +18,6 @@ undone and its learning rate divided by 3.
 """
 
 import copy
-import math
 import sys
 import time
 
@@ -28,7 +27,7 @@ from dyngeo.checkpoints import save
 from dyngeo.data import digits, noisy_letters
 from dyngeo.models.sanode import (SANODE, accuracy95, line_attractors, overlap, pixels_to_wells, sign_similarity,
                                   train_sanode)
-from dyngeo.train import progress
+from dyngeo.train import cosine_schedule
 
 DT, T_TRAIN, T_EVAL = 0.1, 10.0, 40.0
 LETTER_NOISES = (0.0, 0.3, 0.6)
@@ -95,23 +94,8 @@ def save_letters(results):
 
 def train_digits(model, X, y, seed=0):
     """One Adam run over ``DIGIT_STEPS`` mini-batches, lr cosine-decayed from ``DIGIT_LR`` to 0; returns the losses."""
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=DIGIT_LR)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / DIGIT_STEPS)))
-    losses = []
-    bar = progress(range(DIGIT_STEPS), desc="digits")
-    for step in bar:
-        idx = torch.randint(0, len(y), (DIGIT_BATCH,), generator=g)
-        loss = model.loss(X[idx], y[idx], T_TRAIN, DT)
-        opt.zero_grad(set_to_none=True)
-        (loss + DIGIT_PENALTY * model.orthogonality_penalty()).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
+    return train_sanode(model, X, y, DIGIT_STEPS, lr=DIGIT_LR, batch=DIGIT_BATCH, T=T_TRAIN, dt=DT,
+                        penalty=DIGIT_PENALTY, seed=seed, desc="digits", schedule=cosine_schedule(DIGIT_STEPS))
 
 
 def make_digits():

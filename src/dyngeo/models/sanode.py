@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ode import euler_step, odeint, rk4_step
-from ..train import progress
+from ..ode import odeint
+from ..train import fit
 
 
 def _inverse_softplus(y):
@@ -206,18 +206,8 @@ class SANODE(nn.Module):
         def field(t, x):
             return self._field(x, gamma, beta_At)
 
-        if self.clip is None:
-            return odeint(field, x0, grid if keep_all else grid[[0, -1]], method, step_size=dt)
-        # A projected scheme (the solver's step, then the clamp) is not an ODE solve, so odeint cannot
-        # express it; it reuses dyngeo.ode's own step functions.
-        step = {"euler": euler_step, "rk4": rk4_step}[method]
-        h = math.copysign(steps * dt, T) / steps
-        states, x = [x0], x0
-        for i in range(steps):
-            x = step(field, grid[i], x, h).clamp(-self.clip, self.clip)
-            if keep_all:
-                states.append(x)
-        return torch.stack(states) if keep_all else x[None]
+        clamp = None if self.clip is None else (lambda x: x.clamp(-self.clip, self.clip))
+        return odeint(field, x0, grid if keep_all else grid[[0, -1]], method, step_size=dt, project=clamp)
 
     def loss(self, x0, labels, T=10.0, dt=0.1, method="euler"):
         """Mean over the batch of ‖x(T) − φ^(y)‖², summed over pixels (Sec. III)."""
@@ -245,26 +235,19 @@ class SANODE(nn.Module):
 
 
 def train_sanode(model, X, y, steps, lr=3e-3, batch=250, T=10.0, dt=0.1, penalty=0.01, max_grad_norm=10.0,
-                 seed=0, desc="SA-nODE"):
+                 seed=0, desc="SA-nODE", schedule=None):
     """Adam on mini-batches of ``(X, y)`` for the loss of Sec. III plus ``penalty`` times
-    :meth:`SANODE.orthogonality_penalty`, with the gradient norm clipped at ``max_grad_norm``.
-    Returns the list of losses (one per step)."""
+    :meth:`SANODE.orthogonality_penalty`, with the gradient norm clipped at ``max_grad_norm`` and
+    an optional learning-rate ``schedule`` (see :func:`dyngeo.train.fit`). Returns the objective
+    (loss plus penalty) at every step."""
     g = torch.Generator().manual_seed(seed)
     X, y = X.to(model.phi_fixed), y.to(model.phi_fixed.device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    bar = progress(range(steps), desc=desc)
-    for step in bar:
+
+    def objective(m):
         idx = torch.randint(0, len(y), (min(batch, len(y)),), generator=g).to(y.device)
-        loss = model.loss(X[idx], y[idx], T, dt)
-        opt.zero_grad(set_to_none=True)
-        (loss + penalty * model.orthogonality_penalty()).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        opt.step()
-        losses.append(loss.item())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
+        return m.loss(X[idx], y[idx], T, dt) + penalty * m.orthogonality_penalty()
+
+    return fit(model, objective, steps, lr=lr, desc=desc, clip=max_grad_norm, schedule=schedule)
 
 
 # ---------------------------------------------------------------------- metrics (Sec. III and V)

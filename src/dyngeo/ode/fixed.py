@@ -51,14 +51,19 @@ def time_grid(t, step_size):
     return torch.tensor(grid, dtype=t.dtype, device=t.device), where
 
 
-def solve_fixed(step, f, y0, t, step_size=None):
-    """Integrate with a fixed-step method; return the states at the times ``t`` stacked on dim 0."""
+def solve_fixed(step, f, y0, t, step_size=None, project=None):
+    """Integrate with a fixed-step method; return the states at the times ``t`` stacked on dim 0.
+
+    ``project``, if given, maps the state after every step (a projected scheme, e.g. a clamp to a
+    box): the result is then that scheme's, no longer an approximation of the ODE's solution."""
     grid, where = time_grid(t, step_size)
     dts = (grid[1:] - grid[:-1]).tolist()
     keep = set(where)
     ys, y = [y0], y0
     for i, dt in enumerate(dts):
         y = step(f, grid[i], y, dt)
+        if project is not None:
+            y = project(y)
         if i + 1 in keep:
             ys.append(y)
     return torch.stack(ys)

@@ -7,7 +7,7 @@ from .fixed import STEPS, solve_fixed
 METHODS = (*STEPS, "dopri5")
 
 
-def odeint(f, y0, t, method="dopri5", *, step_size=None, rtol=1e-7, atol=1e-9):
+def odeint(f, y0, t, method="dopri5", *, step_size=None, rtol=1e-7, atol=1e-9, project=None):
     """Solve dy/dt = f(t, y), y(t[0]) = y0, and return y at every time in ``t``.
 
     Args:
@@ -18,6 +18,8 @@ def odeint(f, y0, t, method="dopri5", *, step_size=None, rtol=1e-7, atol=1e-9):
         step_size: fixed-step methods only: each interval of ``t`` is cut into equal steps of at most
             this length (default: one step per interval, so ``t`` is the grid).
         rtol, atol: tolerances of ``dopri5``.
+        project: fixed-step methods only: a map applied to the state after every step (a
+            projected scheme, such as a clamp to a box); ``None`` solves the ODE itself.
 
     Returns:
         A tensor of shape ``[len(t), *y0.shape]``. Gradients flow by backpropagation through every
@@ -28,11 +30,11 @@ def odeint(f, y0, t, method="dopri5", *, step_size=None, rtol=1e-7, atol=1e-9):
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     f = _checked_once(f)
     if method == "dopri5":
-        if step_size is not None:
-            raise ValueError("step_size is for fixed-step methods; dopri5 chooses its own steps")
+        if step_size is not None or project is not None:
+            raise ValueError("step_size and project are for fixed-step methods; dopri5 chooses its own steps")
         ys = solve_dopri5(f, y0, t, rtol=rtol, atol=atol)
     else:
-        ys = solve_fixed(STEPS[method], f, y0, t, step_size)
+        ys = solve_fixed(STEPS[method], f, y0, t, step_size, project)
     check_finite(ys, t)
     return ys
 
