@@ -1,8 +1,9 @@
 """Dynamics and Geometry of Learning: the library behind the executable textbook.
 
 Layers, bottom to top: ``dyngeo.ode`` (solvers), ``dyngeo.models`` and ``dyngeo.geometry``
-(the methods of each chapter), ``dyngeo.grading`` (exercise checkers). ``dyngeo.data`` and
-``dyngeo.plot`` are leaves that any layer may use.
+(the methods of each chapter), ``dyngeo.grading`` (exercise checkers). ``dyngeo.data``,
+``dyngeo.plot``, ``dyngeo.metrics``, ``dyngeo.ssl`` and ``dyngeo.segment`` are leaves that any
+layer may use.
 """
 
 import os

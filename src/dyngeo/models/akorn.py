@@ -38,8 +38,11 @@ def normalize(x, n, eps=1e-12):
 
 
 def random_oscillators(shape, n, generator=None, device=None, dtype=None):
-    """Oscillators drawn uniformly on the sphere S^{n-1} (normalised Gaussians), shape ``shape``."""
-    return normalize(torch.randn(shape, generator=generator, device=device, dtype=dtype), n)
+    """Oscillators drawn uniformly on the sphere S^{n-1} (normalised Gaussians), shape ``shape``.
+    With a ``generator``, they are drawn on its device and moved to ``device``, so a seeded CPU
+    generator gives the same oscillators on every device."""
+    source = generator.device if generator is not None else device
+    return normalize(torch.randn(shape, generator=generator, device=source, dtype=dtype).to(device), n)
 
 
 def project_tangent(y, x, n):
@@ -326,6 +329,79 @@ class AKOrNBlock(nn.Module):
         return (x, c_next, e) if return_energy else (x, c_next)
 
 
+def itrsa_step(x, c, J, norm):
+    """One update of the paper's non-Kuramoto baseline ItrSA (iterated self-attention with shared
+    weights): x <- x + J(LN(x)) + c, with ``norm`` a LayerNorm over channels. No sphere, no
+    tangent projection; ``x`` and ``c`` are ``[B, C, *S]``."""
+    return x + J(norm(x.movedim(1, -1)).movedim(-1, 1)) + c
+
+
+class ItrSABlock(nn.Module):
+    """The ItrSA counterpart of :class:`AKOrNBlock`: ``T`` :func:`itrsa_step` updates from x = c,
+    then a linear readout over channels gives the next stimulus."""
+
+    def __init__(self, J, channels):
+        super().__init__()
+        self.J, self.norm, self.readout = J, nn.LayerNorm(channels), nn.Linear(channels, channels)
+
+    def forward(self, c, T):
+        x = c
+        for _ in range(T):
+            x = itrsa_step(x, c, self.J, self.norm)
+        return self.readout(x.movedim(1, -1)).movedim(-1, 1)
+
+
+# ----------------------------------------------------------------------------- object discovery
+
+
+class ObjectAKOrN(nn.Module):
+    """The object-discovery network of Sec. 5.1 at toy scale, after the authors' code: a
+    ``patch x patch`` strided convolution of the RGB image gives the stimulus C0 on a grid of
+    tokens; ``blocks`` attentive AKOrN blocks follow (oscillators start at random on the sphere and
+    carry over from block to block; each block's readout, eq. 6, is the next stimulus; g is the
+    identity; no Omega and a fixed gamma = 1, as in the released object models). The final
+    stimulus C^(L) is the per-token feature map that is clustered into objects; for SimCLR
+    training it is max-pooled over tokens and passed through a one-hidden-layer MLP.
+
+    ``kuramoto=False`` is the ItrSA baseline: the same attention, the same number of blocks and
+    steps, with :class:`ItrSABlock` in place of the Kuramoto layer and its readout."""
+
+    def __init__(self, size=32, patch=4, channels=64, n=4, heads=4, T=4, blocks=2, kuramoto=True):
+        super().__init__()
+        if size % patch:
+            raise ValueError(f"the image size {size} must be a multiple of the patch size {patch}")
+        self.size, self.n, self.T, self.kuramoto = size, n, T, kuramoto
+        self.patchify = nn.Conv2d(3, channels, patch, stride=patch)
+        tokens = (size // patch) ** 2
+        if kuramoto:
+            self.blocks = nn.ModuleList(
+                AKOrNBlock(KuramotoLayer(AttnJ(channels, heads, tokens), channels, n), ReadOut(channels, channels, n_out=n))
+                for _ in range(blocks))
+        else:
+            self.blocks = nn.ModuleList(ItrSABlock(AttnJ(channels, heads, tokens), channels) for _ in range(blocks))
+        self.head = nn.Sequential(nn.Linear(channels, 4 * channels), nn.ReLU(), nn.Linear(4 * channels, channels))
+
+    def features(self, images, T=None, generator=None):
+        """The per-token features C^(L), ``[B, C, size/patch, size/patch]``, of images ``[B, 3, size, size]``
+        in [0, 1]."""
+        if images.dim() != 4 or images.shape[1:] != (3, self.size, self.size):
+            raise ValueError(f"expected images [B, 3, {self.size}, {self.size}]; got {tuple(images.shape)}")
+        T = self.T if T is None else T
+        c = self.patchify(2 * images - 1)
+        if not self.kuramoto:
+            for block in self.blocks:
+                c = block(c, T)
+            return c
+        x = random_oscillators(c.shape, self.n, generator=generator, device=c.device, dtype=c.dtype)
+        for block in self.blocks:
+            x, c = block(x, c, T)
+        return c
+
+    def forward(self, images, T=None, generator=None):
+        """The SimCLR projection ``[B, C]``: max-pool of :meth:`features` over tokens, then the MLP."""
+        return self.head(self.features(images, T, generator).amax((2, 3)))
+
+
 # ----------------------------------------------------------------------------- the digits classifiers
 
 
@@ -396,20 +472,16 @@ class SudokuAKOrN(nn.Module):
             noise = random_oscillators(c.shape, self.n, generator=generator, device=c.device, dtype=c.dtype)
             given = (boards.flatten(1) > 0).unsqueeze(1)
             x = torch.where(given, normalize(c, self.n), noise)
-            energies = [energy(x, c, self.J)]
-            for _ in range(T):
-                x = kuramoto_step(x, c, self.J, self.omega, self.gamma, self.n)
-                energies.append(energy(x, c, self.J))
+            x, energies = rollout(x, c, self.J, self.omega, self.gamma, self.n, T)
             feats = self.readout(x).transpose(1, 2)
         else:
             x = c
-            energies = [torch.zeros(len(c), device=c.device)]
             for _ in range(T):
-                x = x + self.J(self.norm(x.transpose(1, 2)).transpose(1, 2)) + c
-                energies.append(torch.zeros(len(c), device=c.device))
+                x = itrsa_step(x, c, self.J, self.norm)
+            energies = torch.zeros(len(c), T + 1, device=c.device)
             feats = self.readout(x.transpose(1, 2))
         logits = self.head(feats)
-        return (logits, torch.stack(energies, 1)) if return_energy else logits
+        return (logits, energies) if return_energy else logits
 
 
 def energy_vote(predictions, energies, reduce="last"):
