@@ -334,8 +334,7 @@ def test_itrsa_step_is_residual_attention_plus_stimulus():
 def test_shipped_objects_checkpoint_confirms_the_quoted_figures():
     """The scores stored by make_akorn_objects are what the shipped weights give on the held-out images."""
     from dyngeo.checkpoints import load
-    from dyngeo.checkpoints.make_akorn_objects import object_data, object_models, score, segment
-    from dyngeo.segment import cluster_features
+    from dyngeo.checkpoints.make_akorn_objects import object_data, object_models, score, segment, segment_colours
 
     saved = load("akorn_objects")
     images, masks = object_data(train=False)
@@ -355,5 +354,5 @@ def test_shipped_objects_checkpoint_confirms_the_quoted_figures():
     mean = {k: {m: sum(r[k][m] for r in runs) / 3 for m in ("fg_ari", "mbo")} for k in ("AKOrN", "ItrSA")}
     assert 0.02 < mean["AKOrN"]["fg_ari"] - mean["ItrSA"]["fg_ari"] < 0.06
     assert 0 < mean["ItrSA"]["mbo"] - mean["AKOrN"]["mbo"] < 0.03
-    colours = score(masks, cluster_features(torch.nn.functional.avg_pool2d(images, 4), 4, size=(32, 32)))
+    colours = score(masks, segment_colours(images))
     assert colours["fg_ari"] > max(m["fg_ari"] for m in measured.values())

@@ -97,3 +97,12 @@ def test_cluster_features_recovers_masks_and_upsamples():
     assert coarse.shape == (4, 16, 16) and torch.equal(coarse[:, ::2, ::2], cluster_features(feats[:, :, ::2, ::2], 4))
     with pytest.raises(ValueError, match="features"):
         cluster_features(torch.randn(4, 6, 6), 3)
+
+
+def test_draw_uses_the_generator_and_keeps_dtype():
+    from dyngeo.rng import draw
+
+    ours = draw(torch.randn, (4, 3), torch.Generator().manual_seed(5), "cpu", torch.float64)
+    assert ours.dtype == torch.float64
+    assert torch.equal(ours, torch.randn(4, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    assert draw(torch.rand, (2,)).shape == (2,)

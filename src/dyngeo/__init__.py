@@ -2,8 +2,8 @@
 
 Layers, bottom to top: ``dyngeo.ode`` (solvers), ``dyngeo.models`` and ``dyngeo.geometry``
 (the methods of each chapter), ``dyngeo.grading`` (exercise checkers). ``dyngeo.data``,
-``dyngeo.plot``, ``dyngeo.metrics``, ``dyngeo.ssl`` and ``dyngeo.segment`` are leaves that any
-layer may use.
+``dyngeo.plot``, ``dyngeo.metrics``, ``dyngeo.rng``, ``dyngeo.ssl`` and ``dyngeo.segment`` are
+leaves that any layer may use.
 """
 
 import os

@@ -9,6 +9,8 @@ Both take a model returning logits ``[B, K]``, inputs ``x`` of any shape ``[B, .
 import torch
 import torch.nn.functional as F
 
+from .rng import draw
+
 __all__ = ["fgsm", "pgd"]
 
 
@@ -45,8 +47,7 @@ def pgd(model, x, y, eps, alpha=None, steps=10, clamp=(0.0, 1.0), random_start=F
     x = x.detach()
     adv = x.clone()
     if random_start:
-        source = generator.device if generator is not None else x.device  # a CPU generator serves CUDA inputs too
-        noise = torch.rand(x.shape, generator=generator, device=source, dtype=x.dtype).to(x.device)
+        noise = draw(torch.rand, x.shape, generator, x.device, x.dtype)
         adv = _clamp(x + eps * (2 * noise - 1), clamp)
     for _ in range(steps):
         adv = adv + alpha * _input_grad(model, adv, y).sign()

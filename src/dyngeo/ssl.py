@@ -8,6 +8,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .rng import draw
+
 
 def nt_xent(z1, z2, temperature=0.1):
     """The normalised-temperature cross-entropy of SimCLR (Chen et al. 2020, eq. 1), averaged
@@ -41,9 +43,7 @@ def random_view(images, generator=None, scale=(0.35, 1.0), jitter=0.4, flip=True
     B, dev, dt = len(images), images.device, images.dtype
 
     def uniform(low, high, *shape):
-        # drawn where the generator lives (a seeded CPU generator works for CUDA images too)
-        u = torch.rand(B, *shape, generator=generator, device=generator.device if generator else dev, dtype=dt)
-        return low + (high - low) * u.to(dev)
+        return low + (high - low) * draw(torch.rand, (B, *shape), generator, dev, dt)
 
     # crop: the sampling grid of F.affine_grid spans [-1, 1]; a crop of side s sits at a random offset
     side = uniform(*scale).sqrt()

@@ -19,7 +19,7 @@ from dyngeo.checkpoints import HERE, load, save
 from dyngeo.data import digits
 from dyngeo.metrics import calibration_bins, ece
 from dyngeo.models.akorn import AKOrNClassifier, AverageLogProbs, SmallCNN
-from dyngeo.train import progress
+from dyngeo.train import fit
 
 STEPS, BATCH, LR, SEED = 500, 64, 3e-3, 0
 NOISE = (0.1, 0.2, 0.3, 0.4, 0.5)  # standard deviations of the Gaussian pixel noise
@@ -40,16 +40,13 @@ def digits_models():
 def train_classifier(model, X, y, steps, batch=BATCH, lr=LR, seed=SEED, desc="training"):
     """Adam on cross-entropy with random mini-batches; returns the per-step losses."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in progress(range(steps), desc=desc):
+
+    def loss_fn(m):
         idx = torch.randint(len(X), (batch,), generator=g)
-        loss = F.cross_entropy(model(X[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return F.cross_entropy(m(X[idx]), y[idx])
+
+    model.train()
+    losses = fit(model, loss_fn, steps, lr=lr, desc=desc)
     model.eval()
     return losses
 

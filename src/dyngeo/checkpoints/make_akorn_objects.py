@@ -14,6 +14,7 @@ import sys
 import time
 
 import torch
+from torch.nn import functional as F
 
 from dyngeo.checkpoints import HERE, load, save
 from dyngeo.data.shapes import multi_object_images
@@ -59,10 +60,16 @@ def train_simclr(model, images, steps, batch=BATCH, lr=LR, seed=SEED, desc="SimC
 
 
 @torch.no_grad()
-def segment(model, images, k=OBJECTS + 1, seed=SEED):
-    """Cluster the final per-token features of ``model`` into ``k`` groups, upsampled to image size."""
-    feats = model.features(images, generator=torch.Generator().manual_seed(seed))
+def segment(model, images, T=None, k=OBJECTS + 1, seed=SEED):
+    """Cluster the final per-token features of ``model`` (run with ``T`` steps per block, default
+    its training value) into ``k`` groups, upsampled to image size."""
+    feats = model.features(images, T=T, generator=torch.Generator().manual_seed(seed))
     return cluster_features(feats, k, size=images.shape[-2:])
+
+
+def segment_colours(images, k=OBJECTS + 1):
+    """The no-learning reference: cluster the mean colour of every patch of the models' grid."""
+    return cluster_features(F.avg_pool2d(images, CONFIG["patch"]), k, size=images.shape[-2:])
 
 
 def score(masks, pred):

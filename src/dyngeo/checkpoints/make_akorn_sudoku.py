@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from dyngeo.checkpoints import save
 from dyngeo.data.sudoku import make_puzzles, shidoku_solutions
 from dyngeo.models.akorn import SudokuAKOrN
-from dyngeo.train import progress
+from dyngeo.train import fit
 
 STEPS, BATCH, LR, SEED, TRAIN_BOARDS = 1000, 64, 3e-3, 0, 200
 
@@ -34,17 +34,14 @@ def main():
     for name, kuramoto in (("AKOrN", True), ("ItrSA", False)):
         torch.manual_seed(SEED)
         model = SudokuAKOrN(kuramoto=kuramoto)
-        opt = torch.optim.Adam(model.parameters(), lr=LR)
         g = torch.Generator().manual_seed(SEED)
-        start = time.time()
-        for _ in progress(range(STEPS), desc=name):
+
+        def loss_fn(m):
             idx = torch.randint(len(puzzles), (BATCH,), generator=g)
-            logits = model(puzzles[idx])
-            loss = F.cross_entropy(logits.flatten(0, 1), (solutions[idx] - 1).flatten())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            return F.cross_entropy(m(puzzles[idx]).flatten(0, 1), (solutions[idx] - 1).flatten())
+
+        start = time.time()
+        fit(model, loss_fn, STEPS, lr=LR, desc=name, clip=1.0)
         out[name] = {k: v.clone() for k, v in model.state_dict().items()}
         print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {time.time() - start:.0f} s")
     print("saved", save(out, "akorn_sudoku"))

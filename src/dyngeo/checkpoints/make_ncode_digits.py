@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from dyngeo.checkpoints import save
 from dyngeo.data import digits
 from dyngeo.models.ncode import image_classifiers
+from dyngeo.train import accuracy, progress
 
 CONFIG = {"in_shape": (1, 8, 8), "augment": 4, "width": 8, "gamma_hidden": 10, "step_size": 0.5}
 EPOCHS, BATCH, LR, SEED = 15, 64, 3e-3, 0
@@ -24,24 +25,32 @@ def data():
     return Xtr.view(-1, 1, 8, 8), ytr, Xte.view(-1, 1, 8, 8), yte
 
 
+@torch.no_grad()
+def test_accuracy(model, X, y, chunk=500):
+    """Accuracy of ``model`` on ``(X, y)``, evaluated ``chunk`` images at a time."""
+    return accuracy(torch.cat([model(b) for b in X.split(chunk)]), y)
+
+
+def train_epochs(model, Xtr, ytr, Xte, yte, epochs, batch=BATCH, lr=LR, generator=None, desc="training"):
+    """Adam over the shuffled training set in mini-batches of ``batch``, for ``epochs`` epochs;
+    returns the test accuracy after each epoch."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    curve = []
+    for _ in progress(range(epochs), desc=desc):
+        for idx in torch.randperm(len(Xtr), generator=generator).to(Xtr.device).split(batch):
+            opt.zero_grad()
+            F.cross_entropy(model(Xtr[idx]), ytr[idx]).backward()
+            opt.step()
+        curve.append(test_accuracy(model, Xte, yte))
+    return curve
+
+
 def train(name):
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
     model = image_classifiers(**CONFIG)[name]
-    Xtr, ytr, Xte, yte = data()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    order = torch.Generator().manual_seed(SEED)
-    curve = []
-    for _ in range(EPOCHS):
-        perm = torch.randperm(len(Xtr), generator=order)
-        for i in range(0, len(Xtr), BATCH):
-            idx = perm[i : i + BATCH]
-            opt.zero_grad()
-            F.cross_entropy(model(Xtr[idx]), ytr[idx]).backward()
-            opt.step()
-        with torch.no_grad():
-            curve.append((model(Xte).argmax(1) == yte).float().mean().item())
-        print(f"{name}: epoch {len(curve)}, test accuracy {curve[-1]:.4f}", flush=True)
+    curve = train_epochs(model, *data(), EPOCHS, generator=torch.Generator().manual_seed(SEED), desc=name)
+    print(f"{name}: test accuracy by epoch {[round(a, 4) for a in curve]}", flush=True)
     return name, model.state_dict(), curve
 
 

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..rng import draw
+
 # ----------------------------------------------------------------------------- oscillator algebra
 
 
@@ -38,11 +40,9 @@ def normalize(x, n, eps=1e-12):
 
 
 def random_oscillators(shape, n, generator=None, device=None, dtype=None):
-    """Oscillators drawn uniformly on the sphere S^{n-1} (normalised Gaussians), shape ``shape``.
-    With a ``generator``, they are drawn on its device and moved to ``device``, so a seeded CPU
-    generator gives the same oscillators on every device."""
-    source = generator.device if generator is not None else device
-    return normalize(torch.randn(shape, generator=generator, device=source, dtype=dtype).to(device), n)
+    """Oscillators drawn uniformly on the sphere S^{n-1} (normalised Gaussians), shape ``shape``
+    (a seeded ``generator`` gives the same oscillators on every device, see :func:`dyngeo.rng.draw`)."""
+    return normalize(draw(torch.randn, shape, generator, device, dtype), n)
 
 
 def project_tangent(y, x, n):
@@ -336,19 +336,24 @@ def itrsa_step(x, c, J, norm):
     return x + J(norm(x.movedim(1, -1)).movedim(-1, 1)) + c
 
 
+def itrsa_rollout(c, J, norm, T):
+    """``T`` :func:`itrsa_step` updates from x = c (the ItrSA counterpart of :func:`rollout`)."""
+    x = c
+    for _ in range(T):
+        x = itrsa_step(x, c, J, norm)
+    return x
+
+
 class ItrSABlock(nn.Module):
-    """The ItrSA counterpart of :class:`AKOrNBlock`: ``T`` :func:`itrsa_step` updates from x = c,
-    then a linear readout over channels gives the next stimulus."""
+    """The ItrSA counterpart of :class:`AKOrNBlock`: :func:`itrsa_rollout`, then a linear readout
+    over channels gives the next stimulus."""
 
     def __init__(self, J, channels):
         super().__init__()
         self.J, self.norm, self.readout = J, nn.LayerNorm(channels), nn.Linear(channels, channels)
 
     def forward(self, c, T):
-        x = c
-        for _ in range(T):
-            x = itrsa_step(x, c, self.J, self.norm)
-        return self.readout(x.movedim(1, -1)).movedim(-1, 1)
+        return self.readout(itrsa_rollout(c, self.J, self.norm, T).movedim(1, -1)).movedim(-1, 1)
 
 
 # ----------------------------------------------------------------------------- object discovery
@@ -475,9 +480,7 @@ class SudokuAKOrN(nn.Module):
             x, energies = rollout(x, c, self.J, self.omega, self.gamma, self.n, T)
             feats = self.readout(x).transpose(1, 2)
         else:
-            x = c
-            for _ in range(T):
-                x = itrsa_step(x, c, self.J, self.norm)
+            x = itrsa_rollout(c, self.J, self.norm, T)
             energies = torch.zeros(len(c), T + 1, device=c.device)
             feats = self.readout(x.transpose(1, 2))
         logits = self.head(feats)

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..ode import odeint
+from ..rng import draw
 
 OUTPUTS = ("square", "sigmoid", "softplus")
 
@@ -245,7 +246,7 @@ def langevin(flow, x0, beta, S=1.0, steps=100, u=None, generator=None, return_pa
     noise_scale = (2.0 * ds / beta) ** 0.5
     x, path = x0, [x0]
     for _ in range(steps):
-        xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        xi = draw(torch.randn, x.shape, generator, x.device, x.dtype)
         x = x + ds * flow.vector_field(x, u) + noise_scale * xi
         if return_path:
             path.append(x)
