@@ -117,6 +117,97 @@ def test_xor_network_has_three_cells_and_an_empty_fourth():
     np.testing.assert_allclose(b, [1])
 
 
+def _layers(*pairs):
+    return [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in pairs]
+
+
+def polygon_area(A, c, lo, hi):
+    """Area of {A x <= c} within the box [lo, hi]^2, from SciPy alone: an interior point by linprog,
+    the vertices by HalfspaceIntersection, the area by ConvexHull (0 when the cell has no interior)."""
+    from scipy.optimize import linprog
+    from scipy.spatial import ConvexHull
+
+    keep = np.linalg.norm(A, axis=1) > 0
+    H = np.vstack([np.hstack([A[keep], -c[keep, None]]),
+                   [[1, 0, -hi], [0, 1, -hi], [-1, 0, lo], [0, -1, lo]]])
+    norms = np.linalg.norm(H[:, :2], axis=1)
+    res = linprog([0, 0, -1], A_ub=np.hstack([H[:, :2], norms[:, None]]), b_ub=-H[:, 2], bounds=[(None, None)] * 3)
+    if res.x[2] <= 1e-12:
+        return 0.0
+    return ConvexHull(HalfspaceIntersection(H, res.x[:2]).intersections).volume  # in 2-D, .volume is the area
+
+
+def assert_exact(layers, lo, hi, n_points=100_000):
+    """The enumerated cells tile the box: their areas add up to its area, their patterns are distinct,
+    every pattern met by random points is among them, and each listed cell really has interior."""
+    regions = relu.enumerate_regions(layers, lo, hi)
+    pats = {r.pattern.tobytes() for r in regions}
+    assert len(pats) == len(regions)
+    areas = [polygon_area(r.A, r.c, lo, hi) for r in regions]
+    assert min(areas) > 0
+    np.testing.assert_allclose(sum(areas), (hi - lo) ** 2, rtol=1e-9)
+    # random points, not a grid: a grid would sit on the walls of these hand-made networks
+    X = lo + (hi - lo) * torch.rand(n_points, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert {p.tobytes() for p in relu.activation_patterns(layers, X).numpy()} <= pats
+    return regions
+
+
+def test_duplicated_and_scaled_neurons_give_two_cells():
+    for W in ([[1, 0.5], [1, 0.5]], [[1, 0.5], [2, 1]]):  # the same wall twice, once scaled by 2
+        layers = _layers((W, [0.1, 0.1 * W[1][0]]), ([[1, 1]], [0]))
+        regions = assert_exact(layers, -1, 1)
+        assert len(regions) == 2  # one bit-flip at a time found only one
+        assert {tuple(r.pattern) for r in regions} == {(True, True), (False, False)}
+        assert relu.dual_edges(regions) == [(0, 1)]
+        assert set(regions[0].facets) == {0, 1}
+        assert set(relu.facets(regions[0].A, regions[0].c, -1, 1)) == {0, 1}
+
+
+def test_pass_through_neuron_gives_six_cells():
+    # layer 2 copies unit x of layer 1 (relu(relu(x)) = relu(x)): its wall is x = 0 on the right and
+    # it is identically 0 on the left, so crossing x = 0 flips two bits
+    layers = _layers(([[1, 0], [0, 1]], [0, 0]), ([[1, 0], [0, 1]], [0, -0.5]), ([[1, 1]], [0]))
+    regions = assert_exact(layers, -1, 1)
+    assert len(regions) == 6  # was 3
+    assert max(np.count_nonzero(regions[i].pattern != regions[j].pattern) for i, j in relu.dual_edges(regions)) == 2
+
+
+def test_dead_neurons_and_walls_on_the_box():
+    layers = _layers(
+        ([[0, 0], [0, 0], [0, 0], [1, 0], [1, 0], [0, 1], [1, 1]], [-1, 2, 0, -1, 1, 0, 0.3]),  # dead, constant,
+        ([[0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 1]], [0, -2.5, 0]),  # zero, walls x=±1 on the box
+        ([[1, -1, 2]], [0]))
+    regions = assert_exact(layers, -1, 1)
+    assert all(not r.pattern[0] and r.pattern[1] and not r.pattern[2] and not r.pattern[7] for r in regions)
+    assert all(not r.pattern[3] and r.pattern[4] for r in regions)  # x = 1 and x = -1 are never crossed
+    # by hand: the walls y = 0 and x + y = -0.3 (which a layer-2 neuron copies) make 4 cells, and the bent
+    # layer-2 wall x + 0.5 + relu(y) + relu(x + y + 0.3) = 0 splits the two below x + y = -0.3
+    assert len(regions) == 6
+
+
+def test_issue_counterexample_width_two_has_bounded_cells():
+    layers = _layers(([[1, 0], [0, 1]], [0, 0]), ([[-1, -1], [1, -2]], [1, 0.2]), ([[1, 1]], [0]))
+    regions = assert_exact(layers, -2, 2)
+    inside = [r for r in regions if np.all(np.abs(relu.region_polygon(r.A, r.c, -2, 2)) < 2 - 1e-9)]
+    assert len(inside) == 2  # two cells away from the box's sides: bounded, though every layer has width 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_degenerate_networks_tile_the_box(seed):
+    # small-integer weights and biases: shared walls, pass-throughs, dead units and walls through the
+    # corners and sides of the box all occur
+    rng = np.random.default_rng(seed)
+    sizes = [2, 5, 4, 3, 1]
+    layers = [(rng.integers(-1, 2, (b, a)).astype(float), rng.integers(-1, 2, b) / 2.0) for a, b in zip(sizes[:-1], sizes[1:])]
+    layers[1] = (np.vstack([layers[1][0][:3], np.eye(5)[[0]]]), np.r_[layers[1][1][:3], 0.0])  # pass unit 0 through
+    assert_exact(layers, -1, 1)
+
+
+def test_trained_style_network_tiles_the_box(net, regions):
+    areas = [polygon_area(r.A, r.c, -1, 1) for r in regions]
+    np.testing.assert_allclose(sum(areas), 4.0, rtol=1e-9)
+
+
 def test_bisection_walk_matches_dense_sampling(net):
     a, b = np.array([-0.9, -0.7]), np.array([0.8, 0.95])
     deltas, pats = relu.bisection_walk(net, a, b)

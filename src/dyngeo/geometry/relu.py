@@ -4,9 +4,10 @@ of ReLU feedforward neural networks").
 A ReLU MLP ``R^m -> R^n`` (eq. 1) is affine on each cell of a decomposition of its input space into
 convex polyhedra. The cell of a point is named by its activation pattern, one bit per hidden ReLU
 (eqs. 3-4); the pattern gives the cell's inequalities ``A x <= c`` (eq. 5) and the affine map the
-network computes there. Linear programmes then find the facets of a cell (eq. 6), its neighbours (flip
-the bit of a facet), every cell meeting a box (Algorithm 1) and its inscribed ball (eqs. 7-8); a
-bisection walks a segment one boundary at a time (Algorithm 2).
+network computes there. Linear programmes then find the facets of a cell (eq. 6), its neighbours (cross
+a facet and read the pattern on the far side: usually one bit flips, several when neurons share the
+wall), every cell meeting a box (Algorithm 1) and its inscribed ball (eqs. 7-8); a bisection walks a
+segment one boundary at a time (Algorithm 2).
 
 Convention (the paper's): bit ``s = 1`` iff the pre-activation is ``> 0``; sign ``s' = 1 - 2 s``;
 ``A_j = diag(s'_j) Ŵ_j``, ``c_j = -diag(s'_j) b̂_j``. The networks handled are ``nn.Sequential`` stacks
@@ -189,41 +190,77 @@ def _check_hrep(A, c):
     return A, c
 
 
+def _hyperplanes(A, c, merge_tol=1e-9):
+    """The distinct walls of ``A x <= c``: rows scaled to unit normals, positive multiples of one
+    another merged into one wall (two neurons sharing a hyperplane on the same side).
+
+    Returns ``(An, cn, groups, vanishing, empty)``: ``An [q, m]``, ``cn [q]`` one row per wall,
+    ``groups`` the list of original row indices behind each wall, ``vanishing`` the zero rows with
+    ``c = 0`` (a neuron whose pre-activation is identically 0 on the cell: a dead neuron, or one fed
+    only by off neurons), ``empty`` whether a zero row reads ``0 <= c < 0`` (no point has the pattern).
+    """
+    norms = np.linalg.norm(A, axis=1)
+    scale = max(1.0, float(np.abs(A).max(initial=0.0)), float(np.abs(c).max(initial=0.0)))
+    zero = norms <= 1e-12 * scale
+    empty = bool(np.any(c[zero] < -1e-12 * scale))
+    vanishing = np.flatnonzero(zero & (np.abs(c) <= 1e-12 * scale))
+    live = np.flatnonzero(~zero)
+    U = np.hstack([A[live], c[live, None]]) / norms[live, None]
+    groups, taken = [], np.zeros(len(live), dtype=bool)
+    for i in range(len(live)):
+        if taken[i]:
+            continue
+        same = ~taken & (np.abs(U - U[i]).max(axis=1) <= merge_tol * (1 + np.abs(U[i, -1])))
+        taken |= same
+        groups.append(live[same])
+    first = np.array([g[0] for g in groups], dtype=int)
+    An = A[first] / norms[first, None]
+    cn = c[first] / norms[first]
+    return An, cn, groups, vanishing, empty
+
+
 def facets(A, c, lower=None, upper=None, method="auto", tol=1e-9):
     """Indices of the rows of ``A x <= c`` that are facets of the polyhedron (its *active bits*), eq. 6.
 
-    Row ``i`` is redundant when ``max a_i^T x`` subject to the other rows is ``<= c_i``. Each LP keeps
-    row ``i`` relaxed to ``a_i^T x <= c_i + 1``, which bounds it; a facet shows as an optimum ``> c_i``.
-    An optional box ``lower <= x <= upper`` is added to every LP (its sides are never reported).
-    ``method="loop"`` solves one LP per row; ``"stacked"`` solves the ``k`` independent LPs as a single
-    block-diagonal LP (one HiGHS call; much faster in low dimension); ``"auto"`` stacks when ``m <= 8``.
-    The polyhedron must have an interior (check with :func:`chebyshev_center`).
+    Rows that are positive multiples of one another (neurons sharing a wall) are merged first, so that
+    each copy does not make the other look redundant; every row of a facet's group is reported. A wall
+    is redundant when ``max a^T x`` subject to the other walls is ``<= c``. Each LP keeps its wall
+    relaxed to ``a^T x <= c + 1``, which bounds it; a facet shows as an optimum ``> c``.
+    An optional box ``lower <= x <= upper`` is added to every LP (its sides are never reported, nor is
+    a wall lying on a side of the box). ``method="loop"`` solves one LP per wall; ``"stacked"`` solves
+    the independent LPs as a single block-diagonal LP (one HiGHS call; much faster in low dimension);
+    ``"auto"`` stacks when ``m <= 8``. The polyhedron must have an interior (see :func:`chebyshev_center`).
     """
     A, c = _check_hrep(A, c)
-    k, m = A.shape
+    m = A.shape[1]
     box = _box(lower, upper, m)
-    norms = np.linalg.norm(A, axis=1)
-    live = np.flatnonzero(norms > 1e-12)  # a zero row (a dead neuron) bounds nothing
-    An, cn = A[live] / norms[live, None], c[live] / norms[live]
-    bounds = (None, None) if box is None else list(zip(*box))
+    An, cn, groups, _, _ = _hyperplanes(A, c)
     if method == "auto":
         method = "stacked" if m <= 8 else "loop"
+    if method not in ("loop", "stacked"):
+        raise ValueError(f"method must be 'auto', 'loop' or 'stacked'; got {method!r}")
+    if not groups:
+        return np.zeros(0, dtype=int)
+    bounds = (None, None) if box is None else list(zip(*box))
     if method == "loop":
-        best = np.empty(len(live))
-        for i in range(len(live)):
+        best = np.empty(len(groups))
+        for i in range(len(groups)):
             ci = cn.copy()
             ci[i] += 1.0
             best[i] = -_solve(-An[i], An, ci, bounds).fun
-    elif method == "stacked":
-        q = len(live)
+    else:
+        q = len(groups)
         rhs = np.tile(cn, q)
         rhs[np.arange(q) * q + np.arange(q)] += 1.0
         big = sparse.block_diag([sparse.csr_matrix(An)] * q, format="csr")
         res = _solve(-An.reshape(-1), big, rhs, bounds if box is None else list(zip(np.tile(box[0], q), np.tile(box[1], q))))
         best = np.einsum("ij,ij->i", An, res.x.reshape(q, m))
-    else:
-        raise ValueError(f"method must be 'auto', 'loop' or 'stacked'; got {method!r}")
-    return live[best > cn + tol]
+    return _rows(groups, best > cn + tol)
+
+
+def _rows(groups, keep):
+    chosen = [g for g, k in zip(groups, keep) if k]
+    return np.sort(np.concatenate(chosen)).astype(int) if chosen else np.zeros(0, dtype=int)
 
 
 def _solve(cost, A_ub, b_ub, bounds):
@@ -280,76 +317,126 @@ class Region:
     neighbors: list = field(default_factory=list)  # indices of the cells sharing a facet
 
 
+def _across(layers, pattern, normal, vanishing):
+    """The pattern just across a facet: step from a point in the facet's relative interior along its
+    outward ``normal`` by an infinitesimal ``t > 0`` and read every bit there.
+
+    Near such a point a neuron whose pre-activation is not zero keeps its sign, so it keeps its bit.
+    The neurons in ``vanishing`` (those whose wall is the facet's hyperplane, and those identically
+    zero on the cell) are 0 at the point; along the step each grows like ``t`` times its directional
+    derivative, computed layer by layer with the bits already read on the far side. The new bit is 1
+    when that derivative is positive. Crossing a wall shared by several neurons flips several bits,
+    and a neuron that passes an earlier one through flips with it: a single-bit flip would miss both.
+    """
+    bits = _split(layers, pattern)
+    offsets = np.cumsum([0] + _hidden_sizes(layers))
+    vanishing = np.asarray(vanishing, dtype=int)
+    new, d = [], np.asarray(normal, dtype=np.float64)
+    for k, ((W, _), s) in enumerate(zip(layers[:-1], bits)):
+        dz = W @ d
+        s = s.copy()
+        idx = vanishing[(vanishing >= offsets[k]) & (vanishing < offsets[k + 1])] - offsets[k]
+        if idx.size:
+            noise = 1e-9 * (np.abs(W[idx]) @ np.abs(d)) + 1e-300
+            s[idx] = dz[idx] > noise
+        new.append(s)
+        d = s * dz
+    return np.concatenate(new)
+
+
 def neighbours(model, pattern, lower=None, upper=None):
-    """Patterns of the cells that share a facet with the cell of ``pattern``: flip one active bit each.
-    Returns a list of ``(bit index, neighbour pattern)``; with a box, only facets inside the box count."""
-    A, c = hrep(model, pattern)
+    """Patterns of the cells that share a facet with the cell of ``pattern`` (the dual graph, Sec. 2).
+
+    Returns a list of ``(bit index, neighbour pattern)``, one per facet, the index being the first row
+    of the facet's wall (several rows when neurons share it). The neighbour's pattern is read across
+    the facet (see :func:`enumerate_regions`), so it may differ in more than that one bit. With a box,
+    only facets inside the box count."""
+    layers = _layers(model)
     pattern = np.asarray(_numpy(pattern)).astype(bool).reshape(-1)
-    out = []
-    for i in facets(A, c, lower, upper):
-        flipped = pattern.copy()
-        flipped[i] = ~flipped[i]
-        out.append((int(i), flipped))
-    return out
+    A, c = hrep(layers, pattern)
+    box = (None, None) if lower is None and upper is None else _box(lower, upper, A.shape[1])
+    An, cn, groups, vanishing, _ = _hyperplanes(A, c)
+    act = set(facets(A, c, *box).tolist())
+    return [(int(g[0]), _across(layers, pattern, An[i], np.concatenate([g, vanishing])))
+            for i, g in enumerate(groups) if g[0] in act]
 
 
 def enumerate_regions(model, lower, upper, start=None, max_regions=100_000, tol=1e-9):
     """Every cell of the network's decomposition that meets the box ``[lower, upper]`` (Algorithm 1).
 
-    Breadth-first search over the dual graph: from the cell of ``start`` (default: the box centre),
-    find each cell's facets inside the box (eq. 6), flip each facet's bit to reach a neighbour, and
-    keep a cell when its inscribed ball in the box has radius ``> tol``. Returns a list of
-    :class:`Region`, whose ``neighbors`` give the dual graph. Stops with an error past ``max_regions``.
+    Breadth-first search over the dual graph from the cell of ``start`` (default: the box centre).
+    For each cell: merge the rows of eq. 5 that describe the same wall (duplicated or positively
+    scaled neurons, a layer-2 neuron copying a layer-1 one), find the walls that are facets inside the
+    box (eq. 6) and the cell's inscribed ball (eqs. 7-8), then cross each facet and read the pattern
+    on the far side (:func:`_across`) instead of flipping one bit, which is wrong when several neurons
+    share the wall or when a neuron identically 0 on the cell turns on across it. A cell is kept when
+    its inscribed ball in the box has radius ``> tol``, so slivers thinner than that are left out;
+    walls lying on a side of the box are not crossed. Returns a list of :class:`Region` whose
+    ``neighbors`` give the dual graph. Stops with an error past ``max_regions``.
+
+    Exactness is tested on networks with duplicated and pass-through neurons, dead neurons and walls on
+    the box, and in 2-D by the cells' areas adding up to the box's (``tests/test_relu_geometry.py``).
     """
     layers = _layers(model)
     m = layers[0][0].shape[1]
     lo, hi = _box(lower, upper, m)
     x0 = (lo + hi) / 2 if start is None else np.asarray(_numpy(start), dtype=np.float64).reshape(m)
-    first = _pattern_np(layers, x0)
-    seen, queue, regions = {first.tobytes()}, [first], []
+    first = _start(layers, x0, lo, hi, tol)
+    seen, queue, regions, links = {first.tobytes()}, [first], [], []
     while queue:
         pattern = queue.pop(0)
         A, c = hrep(layers, pattern)
-        found = _cell_lps(A, c, lo, hi, tol) if m <= 8 else None
+        An, cn, groups, vanishing, empty = _hyperplanes(A, c)
+        if empty:
+            continue
+        found = _cell_lps(An, cn, lo, hi, tol) if m <= 8 and groups else None
         if found is None:
             center, radius = chebyshev_center(A, c, lo, hi)
-            act = facets(A, c, lo, hi, tol=tol) if radius > tol else None
+            act = np.flatnonzero([g[0] in set(facets(A, c, lo, hi, tol=tol).tolist()) for g in groups]) \
+                if radius > tol else None
         else:
             center, radius, act = found
         if not radius > tol:
-            continue  # the flip led to an empty cell, or one too thin to matter
+            continue  # the crossing led to a cell too thin to matter (or an empty one)
         W, b = local_affine(layers, pattern)
-        regions.append(Region(pattern, A, c, W, b, center, radius, act))
+        regions.append(Region(pattern, A, c, W, b, center, radius, _rows(groups, np.isin(np.arange(len(groups)), act))))
         if len(regions) > max_regions:
             raise RuntimeError(f"more than {max_regions} regions; raise max_regions or shrink the box")
+        across = []
         for i in act:
-            flipped = pattern.copy()
-            flipped[i] = ~flipped[i]
-            key = flipped.tobytes()
+            other = _across(layers, pattern, An[i], np.concatenate([groups[i], vanishing]))
+            key = other.tobytes()
+            across.append(key)
             if key not in seen:
                 seen.add(key)
-                queue.append(flipped)
+                queue.append(other)
+        links.append(across)
     index = {r.pattern.tobytes(): k for k, r in enumerate(regions)}
-    for r in regions:
-        for i in r.facets:
-            flipped = r.pattern.copy()
-            flipped[i] = ~flipped[i]
-            if flipped.tobytes() in index:
-                r.neighbors.append(index[flipped.tobytes()])
+    for r, across in zip(regions, links):
+        r.neighbors = sorted({index[key] for key in across if key in index})
     return regions
 
 
-def _cell_lps(A, c, lo, hi, tol):
+def _start(layers, x0, lo, hi, tol):
+    """The pattern of a cell with interior near ``x0``: ``x0`` itself, or when it lies on a wall (the
+    box centre often does in hand-made networks), points nudged off it, then random points of the box."""
+    rng = np.random.default_rng(0)
+    m = x0.size
+    tries = [x0] + [x0 + 1e-7 * (hi - lo) * rng.standard_normal(m) for _ in range(8)] \
+        + [lo + (hi - lo) * rng.random(m) for _ in range(200)]
+    for x in tries:
+        pattern = _pattern_np(layers, np.clip(x, lo, hi))
+        if chebyshev_center(*hrep(layers, pattern), lo, hi)[1] > tol:
+            return pattern
+    raise RuntimeError("found no cell with interior near the start point; pass another start")
+
+
+def _cell_lps(An, cn, lo, hi, tol):
     """Chebyshev centre (eq. 8) and facets (eq. 6) of one cell in the box from a single HiGHS call:
-    the ``k + 1`` independent LPs stacked block-diagonally. ``None`` when the call fails (the caller
-    then solves them one by one); radius ``-inf`` when the cell is empty."""
-    k, m = A.shape
-    norms = np.linalg.norm(A, axis=1)
-    live = np.flatnonzero(norms > 1e-12)
-    if np.any(c[norms <= 1e-12] < 0):
-        return np.full(m, np.nan), -np.inf, live[:0]
-    An, cn = A[live] / norms[live, None], c[live] / norms[live]
-    q = len(live)
+    the ``q + 1`` independent LPs over its ``q`` distinct unit-normal walls stacked block-diagonally.
+    Returns ``(center, radius, indices of the walls that are facets)``; ``None`` when the call fails
+    (the caller then solves them one by one); radius ``-inf`` when the cell is empty."""
+    q, m = An.shape
     rhs = np.tile(cn, q)
     rhs[np.arange(q) * q + np.arange(q)] += 1.0
     eye = np.eye(m)
@@ -359,11 +446,11 @@ def _cell_lps(A, c, lo, hi, tol):
     bounds = list(zip(np.tile(lo, q), np.tile(hi, q))) + [(None, None)] * (m + 1)
     res = linprog(cost, A_ub=big, b_ub=np.concatenate([rhs, cn, hi, -lo]), bounds=bounds, method="highs")
     if res.status == 2:
-        return np.full(m, np.nan), -np.inf, live[:0]
+        return np.full(m, np.nan), -np.inf, np.zeros(0, dtype=int)
     if res.status != 0:
         return None
     best = np.einsum("ij,ij->i", An, res.x[: q * m].reshape(q, m))
-    return res.x[q * m + 1:], float(res.x[q * m]), live[best > cn + tol]
+    return res.x[q * m + 1:], float(res.x[q * m]), np.flatnonzero(best > cn + tol)
 
 
 def dual_edges(regions):
