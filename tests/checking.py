@@ -1,12 +1,26 @@
-"""Shared helper for the checker tests (tests/test_grading_chNN.py)."""
+"""Shared helpers for the checker tests (tests/test_grading_<topic>.py).
+
+A checker test states a plausible student mistake and asserts that the checker rejects it with a
+message that names the cause, on the visible seed and on hidden ones; and that correct answers
+written differently get full marks on every seed tried.
+"""
 
 from dyngeo.grading import run_check
 
+SEEDS = (0, 1, 2024)
 
-def rejects(check, candidate, *words):
-    """Assert that ``check`` rejects ``candidate`` with a message containing every one of ``words``."""
-    passed, message = run_check(check, candidate)
-    assert not passed, "the checker accepted a wrong answer"
-    for word in words:
-        assert word in message, f"{word!r} not in the message {message!r}"
+
+def rejects(check, candidate, *words, seeds=SEEDS):
+    """Assert that ``check`` rejects ``candidate`` on every seed, with every one of ``words`` in its message."""
+    for seed in seeds:
+        passed, message = run_check(check, candidate, seed)
+        assert not passed, f"the checker accepted a wrong answer (seed {seed})"
+        for word in words:
+            assert word in message, f"{word!r} not in the message {message!r} (seed {seed})"
     return message
+
+
+def accepts(check, candidate, seeds=SEEDS):
+    """Assert that ``check`` gives ``candidate`` full marks on every seed."""
+    for seed in seeds:
+        assert run_check(check, candidate, seed) == (True, "passed"), (seed, run_check(check, candidate, seed))
