@@ -3,7 +3,9 @@ scale) and save their weights as ``akorn.pt``: AKOrN with N = 2, its N = 4 and n
 ablations, and a small CNN, all on scikit-learn's digits with the same optimiser and steps.
 
 The script also evaluates every model (clean accuracy and ECE, Gaussian noise, PGD with EoT) and
-stores the results beside the weights, because the attack is too slow to rerun in the chapter.
+stores the results beside the weights. Its PGD is weak (10 steps, 2 EoT draws) and has not
+converged for the stochastic AKOrN models; ``make_akorn_attacks.py`` measures accuracy against
+attack strength, and the chapter quotes those curves instead.
 Run: ``python -m dyngeo.checkpoints.make_akorn`` (about 20 minutes on two CPU cores);
 ``--only NAME ...`` retrains only those models and keeps the others from the existing file.
 """

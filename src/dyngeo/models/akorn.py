@@ -117,6 +117,15 @@ def kuramoto_step(x, c, J, omega, gamma, n, project=True):
     return normalize(x + gamma * kuramoto_rhs(x, c, J, omega, n, project), n)
 
 
+def released_step(x, c, J, gamma, n):
+    """The update of the authors' released ``KLayer`` built without Omega (the object-discovery
+    models): its Omega is ``nn.Identity``, so dx/dt gains ``+x`` and
+    x <- Pi[x + gamma * (x + Proj_x(c + J x))], which is eq. (5) with step ``gamma / (1 + gamma)``."""
+    if isinstance(gamma, (int, float)) and gamma <= 0:
+        raise ValueError(f"the step size gamma must be positive; got {gamma}")
+    return kuramoto_step(x, c, J, None, gamma / (1 + gamma), n)
+
+
 def energy(x, c, J):
     """The energy of eq. (3), E = -1/2 sum_ij x_i^T J_ij x_j - sum_i c_i^T x_i, one value per sample.
 
@@ -297,7 +306,12 @@ class ReadOut(nn.Module):
 
     U is a convolution (``kernel`` over ``[B, C, H, W]``) or a linear map over channels (``kernel=None``,
     ``[B, C, *S]``), giving ``out_channels * n_out`` channels whose norms over groups of ``n_out``
-    are the ``out_channels`` outputs (plus a learned bias)."""
+    are the ``out_channels`` outputs (plus a learned bias).
+
+    Phase invariance: the paper says these norms are invariant to a global phase shift. That holds
+    only when every block U_ki commutes with the rotation (e.g. U_ki = u_ki I); for the general
+    learned U used here, and in the paper, turning all oscillators together changes m (see the
+    tests). The readout *can* represent invariant functions; it is not invariant in general."""
 
     def __init__(self, channels, out_channels, n_out=2, kernel=None):
         super().__init__()
@@ -364,14 +378,26 @@ class ObjectAKOrN(nn.Module):
     ``patch x patch`` strided convolution of the RGB image gives the stimulus C0 on a grid of
     tokens; ``blocks`` attentive AKOrN blocks follow (oscillators start at random on the sphere and
     carry over from block to block; each block's readout, eq. 6, is the next stimulus; g is the
-    identity; no Omega and a fixed gamma = 1, as in the released object models). The final
-    stimulus C^(L) is the per-token feature map that is clustered into objects; for SimCLR
-    training it is max-pooled over tokens and passed through a one-hidden-layer MLP.
+    identity; no Omega). The final stimulus C^(L) is the per-token feature map that is clustered
+    into objects; for SimCLR training it is max-pooled over tokens and passed through a
+    one-hidden-layer MLP.
+
+    The step size. This class runs eqs. (4)-(5) as written, with a fixed ``gamma`` (default 1).
+    The released object models differ: their ``KLayer`` built without Omega sets its Omega to
+    ``nn.Identity`` (and its ``hasattr(self, "omg")`` test is then always true), so their update
+    adds ``+x`` to dx/dt: x <- Pi[x + g (x + Proj_x(c + J x))] = Pi[x + g/(1+g) Proj_x(c + J x)].
+    With their g = 1 that is this library's step with ``gamma = 0.5`` (:func:`released_step`), not
+    with ``gamma = 1``. The two are the same family of functions: Proj_x is linear in its argument,
+    so a step ``gamma`` with coupling J and stimulus c equals a step ``gamma'`` with ``gamma/gamma'``
+    times J and c; :meth:`with_gamma` returns that exact reparametrisation. They are not the same
+    training problem: the released form of a ``gamma = 1`` network starts with its patch
+    embedding, coupling outputs and inner readouts twice as large, and Adam moves them twice as
+    fast relative to the released parametrisation.
 
     ``kuramoto=False`` is the ItrSA baseline: the same attention, the same number of blocks and
     steps, with :class:`ItrSABlock` in place of the Kuramoto layer and its readout."""
 
-    def __init__(self, size=32, patch=4, channels=64, n=4, heads=4, T=4, blocks=2, kuramoto=True):
+    def __init__(self, size=32, patch=4, channels=64, n=4, heads=4, T=4, blocks=2, kuramoto=True, gamma=1.0):
         super().__init__()
         if size % patch:
             raise ValueError(f"the image size {size} must be a multiple of the patch size {patch}")
@@ -380,7 +406,8 @@ class ObjectAKOrN(nn.Module):
         tokens = (size // patch) ** 2
         if kuramoto:
             self.blocks = nn.ModuleList(
-                AKOrNBlock(KuramotoLayer(AttnJ(channels, heads, tokens), channels, n), ReadOut(channels, channels, n_out=n))
+                AKOrNBlock(KuramotoLayer(AttnJ(channels, heads, tokens), channels, n, gamma=gamma),
+                           ReadOut(channels, channels, n_out=n))
                 for _ in range(blocks))
         else:
             self.blocks = nn.ModuleList(ItrSABlock(AttnJ(channels, heads, tokens), channels) for _ in range(blocks))
@@ -405,6 +432,34 @@ class ObjectAKOrN(nn.Module):
     def forward(self, images, T=None, generator=None):
         """The SimCLR projection ``[B, C]``: max-pool of :meth:`features` over tokens, then the MLP."""
         return self.head(self.features(images, T, generator).amax((2, 3)))
+
+    @torch.no_grad()
+    def with_gamma(self, gamma):
+        """A copy that computes the same features with step size ``gamma`` (a Kuramoto network
+        only): with s = old gamma / ``gamma``, the patch embedding, every coupling's output map and
+        the readouts that feed a next block are multiplied by s, so every block sees s times its
+        stimulus and coupling. ``with_gamma(0.5)`` of a ``gamma = 1`` network is its form under the
+        released code's update (see the class docstring). Exact up to the 1e-12 inside the
+        readout's norm."""
+        import copy
+
+        if not self.kuramoto:
+            raise ValueError("with_gamma needs a Kuramoto network; ItrSA has no step size")
+        if not gamma > 0:
+            raise ValueError(f"the step size gamma must be positive; got {gamma}")
+        new = copy.deepcopy(self)
+        for block in new.blocks:
+            s = block.layer.gamma.item() / gamma
+            block.layer.gamma.fill_(gamma)
+            block.layer.J.out.weight.mul_(s)
+        first = self.blocks[0].layer.gamma.item() / gamma
+        new.patchify.weight.mul_(first)
+        new.patchify.bias.mul_(first)
+        for block, nxt in zip(new.blocks[:-1], self.blocks[1:]):
+            s = nxt.layer.gamma.item() / gamma
+            block.readout.U.weight.mul_(s)
+            block.readout.bias.mul_(s)
+        return new
 
 
 # ----------------------------------------------------------------------------- the digits classifiers
