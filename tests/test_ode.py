@@ -117,6 +117,104 @@ def test_runs_on_cuda():
     assert y.device.type == "cuda"
 
 
+def van_der_pol(mu=5.0):
+    calls = [0]
+
+    def f(t, y):
+        calls[0] += 1
+        return torch.stack([y[..., 1], mu * (1 - y[..., 0] ** 2) * y[..., 1] - y[..., 0]], dim=-1)
+
+    return f, calls
+
+
+def test_dopri5_dense_output_costs_no_extra_steps():
+    """Many output times are read from the continuous extension: the evaluation count stays that of
+    the solve to the end (landing on all 2001 times used to cost 12,008 evaluations, torchdiffeq 2,000),
+    and every output stays within the tolerance of a tight reference."""
+    f, calls = van_der_pol()
+    y0, t = torch.tensor([2.0, 0.0]), torch.linspace(0, 20, 2001)
+    ys = odeint(f, y0, t, "dopri5", rtol=1e-6, atol=1e-8)
+    dense_calls = calls[0]
+    calls[0] = 0
+    odeint(f, y0, t[[0, -1]], "dopri5", rtol=1e-6, atol=1e-8)
+    assert dense_calls == calls[0] < 2400
+    reference = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-12, atol=1e-12)
+    theirs = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-6, atol=1e-8)
+    assert (ys - reference).abs().max() < 2 * (theirs - reference).abs().max() + 1e-6
+
+
+def test_dopri5_dense_output_is_fourth_order_inside_a_step():
+    """One step of y' = y with the output read halfway: error O(h^5) (ratio 32 per halving)."""
+    from dyngeo.ode.adaptive import _stages, dense_coefficients, dense_evaluate
+
+    f = lambda t, y: y
+    errors = []
+    for h in (0.2, 0.1):
+        y0 = torch.ones(1)
+        y1, k = _stages(f, torch.tensor(0.0), y0, h, f(0.0, y0))
+        c = dense_coefficients(y0, y1, k, h)
+        assert torch.allclose(dense_evaluate(c, 0.0), y0) and torch.allclose(dense_evaluate(c, 1.0), y1)
+        errors.append(abs(dense_evaluate(c, 0.37).item() - math.exp(0.37 * h)))
+    assert math.log2(errors[0] / errors[1]) == pytest.approx(5, abs=0.3)
+
+
+def test_dopri5_dense_output_closed_form_and_gradients():
+    f, A, y0 = linear_problem()
+    t = torch.linspace(0, 3, 301)
+    exact = torch.stack([y0 @ torch.linalg.matrix_exp(A * s).T for s in t])
+    assert torch.allclose(odeint(f, y0, t, "dopri5", rtol=1e-9, atol=1e-11), exact, atol=1e-8)
+    field, y = Field(), torch.randn(3, 2, requires_grad=True)
+    ours = torch.autograd.grad(odeint(field, y, t[::10], "dopri5", rtol=1e-9, atol=1e-11).pow(2).sum(), y)[0]
+    theirs = torch.autograd.grad(
+        torchdiffeq.odeint(field, y, t[::10], method="dopri5", rtol=1e-9, atol=1e-11).pow(2).sum(), y)[0]
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("solve", [odeint, odeint_adjoint])
+@pytest.mark.parametrize("method,options", [("rk4", {"step_size": 0.002}), ("dopri5", {"rtol": 1e-10, "atol": 1e-12})])
+def test_gradient_with_respect_to_time(solve, method, options):
+    """dL/dt against torchdiffeq's adjoint and against central finite differences in each t_i."""
+    f = Field()
+    y0 = torch.randn(4, 2)
+    t = torch.tensor([0.1, 0.6, 1.3], requires_grad=True)
+    loss = lambda out: (out**2).sum() + out[1, :, 0].sum()  # noqa: E731
+    (ours,) = torch.autograd.grad(loss(solve(f, y0, t, method, **options)), t)
+    td_options = {"options": {"step_size": 0.002}} if method == "rk4" else options
+    (theirs,) = torch.autograd.grad(loss(torchdiffeq.odeint_adjoint(f, y0, t, method=method, **td_options)), t)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    eps = 1e-4
+    for i in range(3):
+        shift = torch.zeros(3)
+        shift[i] = eps
+        with torch.no_grad():
+            fd = (loss(odeint(f, y0, t + shift, "dopri5", rtol=1e-11, atol=1e-13))
+                  - loss(odeint(f, y0, t - shift, "dopri5", rtol=1e-11, atol=1e-13))) / (2 * eps)
+        assert ours[i].item() == pytest.approx(fd.item(), abs=1e-5)
+
+
+def test_gradient_with_respect_to_time_closed_form():
+    """y' = a y, L = y(T): dL/dT = a y0 e^{a (T - t0)} and dL/dt0 = -dL/dT."""
+    a, y0 = -0.7, torch.ones(1)
+    for solve in (odeint, odeint_adjoint):
+        t = torch.tensor([0.2, 1.5], requires_grad=True)
+        kwargs = {"params": []} if solve is odeint_adjoint else {}
+        out = solve(lambda s, y: a * y, y0, t, "dopri5", rtol=1e-10, atol=1e-12, **kwargs)
+        (grad,) = torch.autograd.grad(out[-1].sum(), t)
+        expected = a * math.exp(a * 1.3)
+        assert grad[1].item() == pytest.approx(expected, rel=1e-7)
+        assert grad[0].item() == pytest.approx(-expected, rel=1e-7)
+
+
+def test_time_gradient_leaves_values_unchanged():
+    f, y0 = Field(), torch.randn(3, 2)
+    t = torch.linspace(0, 1, 5)
+    plain = odeint(f, y0, t, "rk4", step_size=0.05)
+    timed = odeint(f, y0, t.clone().requires_grad_(True), "rk4", step_size=0.05)
+    assert torch.equal(plain, timed.detach())
+    with pytest.raises(ValueError, match="projected"):
+        odeint(f, y0, t.clone().requires_grad_(True), "rk4", project=lambda y: y)
+
+
 # ------------------------------------------------------------------------------------ clear errors
 
 

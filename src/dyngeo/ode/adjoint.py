@@ -5,7 +5,12 @@ For a loss L(y(t_0), ..., y(t_N)) with dy/dt = f(t, y; theta), the adjoint a(t) 
     da/dt = -a^T df/dy,                       a(t_N) = dL/dy(t_N)                      (adjoint ODE)
     dL/dtheta = int_{t_0}^{t_N} a^T df/dtheta dt                                       (parameter gradient)
 
-and jumps by dL/dy(t_i) at every intermediate output time. We solve y, a and the running integral
+and jumps by dL/dy(t_i) at every intermediate output time. The output times get
+
+    dL/dt_i = <dL/dy(t_i), f(t_i, y(t_i))>   (i >= 1),      dL/dt_0 = -<a(t_0), f(t_0, y_0)>,
+
+where a(t_0) is the adjoint carried back from the later outputs (Chen et al. 2018, Appendix B.2;
+torchdiffeq integrates the same quantity as an extra state). We solve y, a and the running integral
 g(t) backwards from t_N to t_0 as one augmented state, so memory stays constant in the number of
 solver steps: the forward pass keeps only the outputs, and y is recomputed backwards.
 """
@@ -40,7 +45,7 @@ class _Adjoint(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, method, options, y0, t, *params):
         with torch.no_grad():
-            ys = odeint(f, y0, t, method, **options)
+            ys = odeint(f, y0, t.detach(), method, **options)
         ctx.f, ctx.method, ctx.options = f, method, options
         ctx.save_for_backward(t, ys, *params)
         return ys
@@ -48,6 +53,7 @@ class _Adjoint(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_ys):
         t, ys, *params = ctx.saved_tensors
+        t = t.detach()
         f, shape, n = ctx.f, ys.shape[1:], ys[0].numel()
         sizes = [n, n] + [p.numel() for p in params]
 
@@ -69,4 +75,10 @@ class _Adjoint(torch.autograd.Function):
             a = z[n : 2 * n] + grad_ys[i - 1].reshape(-1)
             g = z[2 * n :]
         grads = [chunk.view_as(p) for chunk, p in zip(torch.split(g, sizes[2:]), params)]
-        return (None, None, None, a.view(shape), None, *grads)
+        grad_t = None
+        if ctx.needs_input_grad[4]:
+            with torch.no_grad():
+                fs = [f(t[i], ys[i]).reshape(-1) for i in range(len(t))]
+                grad_t = torch.stack([fi.dot(gi.reshape(-1)) for fi, gi in zip(fs, grad_ys)])
+                grad_t[0] = -fs[0].dot(a - grad_ys[0].reshape(-1))
+        return (None, None, None, a.view(shape), grad_t, *grads)
