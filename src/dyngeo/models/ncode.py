@@ -30,7 +30,8 @@ from ..ode import odeint, odeint_adjoint
 
 __all__ = [
     "ParamTemplate", "conv_per_sample", "ConvBlockField", "ConstantControl", "FeedbackController", "AugmentedField", "NCODE",
-    "sparse_theta", "latent_state", "AutoNCODE", "fit_latent_gmm", "ImageFlowClassifier", "image_classifiers",
+    "sparse_theta", "latent_state", "AutoNCODE", "fit_latent_gmm", "sample_latent_gmm", "ImageFlowClassifier",
+    "image_classifiers", "count_parameters", "match_width",
 ]
 
 
@@ -299,7 +300,36 @@ def fit_latent_gmm(codes, n_components, seed=0, reg_covar=1e-4):
     return gmm.fit(codes)
 
 
+def sample_latent_gmm(gmm, n, seed=0):
+    """``n`` independent draws from a fitted ``GaussianMixture``, in random order: ``(codes [n, d], components [n])``.
+
+    scikit-learn's ``GaussianMixture.sample`` draws the number of points per component and returns
+    them *grouped by component* (all draws of component 0 first, then component 1, ...), so its
+    first rows all come from one or two components. The draws are i.i.d. only as a set; a random
+    permutation (seeded by ``seed``) makes every prefix an i.i.d. sample as well.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n!r}")
+    codes, components = gmm.sample(n)
+    order = np.random.default_rng(seed).permutation(n)
+    return codes[order], components[order]
+
+
 # ------------------------------------------------------------------------- image classifiers (Sec. 5.2)
+
+
+def count_parameters(model):
+    """The number of trainable scalars of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def match_width(build, target, widths):
+    """The width ``w`` in ``widths`` whose model ``build(w)`` has a parameter count closest to ``target``
+    (used to compare a static field with an N-CODE model of the same size)."""
+    widths = list(widths)
+    if not widths:
+        raise ValueError("widths is empty")
+    return min(widths, key=lambda w: abs(count_parameters(build(w)) - target))
 
 
 class ImageFlowClassifier(nn.Module):
@@ -344,14 +374,13 @@ def image_classifiers(in_shape=(1, 8, 8), augment=10, width=50, gamma_hidden=10,
     gamma = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), gamma_hidden), nn.Tanh(),
                           nn.Linear(gamma_hidden, field.K))
     ncode = ImageFlowClassifier(NCODE(field, gamma, in_shape, augment=augment, step_size=step_size), in_shape, augment, n_classes)
-    target = sum(p.numel() for p in ncode.parameters())
+    target = count_parameters(ncode)
 
     def static(aug):
         def build(w):
             flow = _ZeroChannels(NeuralODE(ConvBlockField(in_shape[0] + aug, w), step_size=step_size), aug)
             return ImageFlowClassifier(flow, in_shape, aug, n_classes)
 
-        size = lambda w: sum(p.numel() for p in build(w).parameters())  # noqa: E731
-        return build(min(range(1, 4 * width + 64), key=lambda w: abs(size(w) - target)))
+        return build(match_width(build, target, range(1, 4 * width + 64)))
 
     return {"NODE": static(0), "ANODE": static(augment), "N-CODE": ncode}
