@@ -14,7 +14,7 @@ from dyngeo.data import digits, reflection_1d
 from dyngeo.models import MLPField, NeuralODE
 from dyngeo.models.ncode import (
     NCODE, AutoNCODE, ConstantControl, ConvBlockField, FeedbackController, ParamTemplate, conv_per_sample,
-    fit_latent_gmm, image_classifiers, latent_state, sparse_theta,
+    count_parameters, fit_latent_gmm, image_classifiers, latent_state, match_width, sample_latent_gmm, sparse_theta,
 )
 from dyngeo.ode import odeint
 
@@ -159,14 +159,18 @@ def test_closed_loop_weights_move_and_depend_on_the_input():
 
 
 def test_reflection_ncode_fits_and_node_cannot():
-    """x ↦ -x: an open-loop N-CODE fits it; a NODE with the same field is an increasing map of the line,
-    so its error stays near the best increasing fit (MSE 1/3 on [-1, 1])."""
+    """x ↦ -x: an open-loop N-CODE fits it; a NODE, with the same field or with a wider field of as many
+    parameters as the N-CODE model, is an increasing map of the line, so its error stays near the best
+    increasing fit (MSE 1/3 on [-1, 1])."""
     torch.manual_seed(0)
     x, y = (v.float() for v in reflection_1d(64))  # float32, for speed
     field = ParamTemplate(MLPField(1, hidden=16, depth=1))
     ncode = NCODE(field, nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, field.K)), (1,), step_size=0.25).float()
-    node = NeuralODE(MLPField(1, hidden=16, depth=1), step_size=0.25).float()
-    for model in (ncode, node):
+    width = match_width(lambda w: MLPField(1, hidden=w, depth=2), count_parameters(ncode), range(2, 80))
+    nodes = [NeuralODE(MLPField(1, hidden=16, depth=1), step_size=0.25).float(),
+             NeuralODE(MLPField(1, hidden=width, depth=2), step_size=0.25).float()]
+    assert abs(count_parameters(nodes[1]) - count_parameters(ncode)) < 0.01 * count_parameters(ncode)
+    for model in (ncode, *nodes):
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         for _ in range(100):
             opt.zero_grad()
@@ -174,9 +178,22 @@ def test_reflection_ncode_fits_and_node_cannot():
             opt.step()
     with torch.no_grad():
         assert ((ncode(x) - y) ** 2).mean() < 1e-3
-        node_out = node(x)
-    assert ((node_out - y) ** 2).mean() > 0.1
-    assert (node_out[1:] >= node_out[:-1]).all()  # a 1-D flow map preserves order
+        for node in nodes:
+            node_out = node(x)
+            assert ((node_out - y) ** 2).mean() > 0.1
+            assert (node_out[1:] >= node_out[:-1]).all()  # a 1-D flow map preserves order
+
+
+def test_match_width_against_the_closed_form_parameter_count():
+    """An MLPField on R^2 with two hidden layers of width h has h^2 + 6h + 2 parameters."""
+    build = lambda w: MLPField(2, hidden=w, depth=2)  # noqa: E731
+    for h in (3, 17, 50):
+        assert count_parameters(build(h)) == h * h + 6 * h + 2
+    assert match_width(build, 2802, range(1, 100)) == 50
+    assert match_width(build, 2802 + 40, range(1, 100)) == 50  # 50 gives 2802, 51 gives 2909
+    assert match_width(build, 2802 + 60, range(1, 100)) == 51
+    with pytest.raises(ValueError, match="empty"):
+        match_width(build, 10, [])
 
 
 def test_digits_checkpoint_reproduces_its_accuracies():
@@ -236,6 +253,29 @@ def test_gmm_protocol_and_held_out_likelihood():
     assert (ten.n_components, ten.tol, ten.max_iter, ten.n_init, ten.init_params) == (10, 1e-3, 100, 1, "kmeans")
     assert ten.score(test) > one.score(test) + 1.0
     assert ten.sample(7)[0].shape == (7, 2)
+
+
+def test_gmm_samples_are_shuffled_not_grouped_by_component():
+    """scikit-learn returns GMM draws grouped by component; sample_latent_gmm must return them in random
+    order, unchanged as a set, with each code matching its component."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=20, size=(6, 3))
+    data = centres[rng.integers(6, size=600)] + rng.normal(size=(600, 3))
+    gmm = fit_latent_gmm(data, 6, seed=0)
+    raw_codes, raw_components = gmm.sample(300)
+    assert (np.diff(raw_components) >= 0).all()  # the trap: sorted by component
+    codes, components = sample_latent_gmm(gmm, 300, seed=0)
+    assert codes.shape == (300, 3) and components.shape == (300,)
+    assert len(set(components[:20].tolist())) >= 4  # a short prefix already mixes components
+    assert (np.diff(components) < 0).any()
+    assert np.array_equal(gmm.predict(codes), components)  # each code belongs to its component
+    assert np.allclose(np.sort(codes, axis=0), np.sort(raw_codes, axis=0))  # the same draws, reordered
+    counts = np.bincount(components, minlength=6) / 300
+    assert np.abs(counts - gmm.weights_).max() < 0.1
+    again, _ = sample_latent_gmm(gmm, 300, seed=0)
+    assert np.array_equal(again, codes)
+    with pytest.raises(ValueError, match="positive integer"):
+        sample_latent_gmm(gmm, 0)
 
 
 def test_errors_name_the_problem():
