@@ -1,23 +1,27 @@
 """Train the SA-nODE checkpoints of chapter 2: ``python -m dyngeo.checkpoints.make_sanode [letters|digits]``.
 
-* ``sanode_letters.pt``: one model per training noise ε_train on the 7x7 letters (Sec. IV, Fig. 3).
-* ``sanode_digits.pt``: one model on scikit-learn's 8x8 digits (the chapter's stand-in for Sec. V).
+Run with ``OMP_NUM_THREADS=1``. On one core of the book's CPU, ``letters`` takes about 6 min,
+``letters_raw`` 1 min and ``digits`` about 8 min (the times measured are stored in the checkpoints).
 
-Digits recipe (:func:`make_digits`): inputs mapped onto the wells, x(0) = a(2p − 1)
-(:func:`~dyngeo.models.sanode.pixels_to_wells`); one Adam run of 1500 steps, lr 3e-3 decayed to 0 on a
-cosine, batch 250, Euler Δt = 0.1, T_train = 10, float64, state clamp ±10a, gradient norm clipped at 10,
-orthogonality penalty 0.64 (= 0.01 N: the authors weigh 0.01 against a loss averaged over pixels, ours is
-summed). With raw intensities p ∈ [0, 1] as input, penalty 0 and Adam restarted every 50 steps (the
-earlier recipe), the loss kept jumping 10-1000x and the best state reached 84.9 % by the 95 % rule.
+* ``sanode_letters.pt``: the noise sweep of the paper's Fig. 3 on the 7x7 letters (Sec. IV): one model
+  per training noise ε_train in LETTER_NOISES and seed in SEEDS, and the overlap m_f (Eq. 5) and the
+  95 %-rule accuracy (Eqs. 7-8) of each on a fixed grid of test noises ε_test.
+* ``sanode_letters_raw.pt`` (``letters_raw``): the same recipe at ε_train = 0 with raw inputs x(0) = p,
+  three seeds: the control that isolates the input encoding.
+* ``sanode_digits.pt``: one model on scikit-learn's 8x8 digits (the chapter's stand-in for Sec. V), its
+  recipe chosen on a validation split carved out of the training images; the test split is used once.
 
-Letters recipe (float64, Euler Δt = 0.1, T_train = 10, batch 250, state clamp ±10a, gradient norm clipped at 10,
-orthogonality penalty 0.01): Adam at lr 3e-3 then 1e-3, or at 1e-3 throughout (see LETTER_PHASES). Training runs in chunks of 50 steps; after
-each chunk the loss on a fixed subset of the training set is measured and the best state so far is kept
-(single Adam steps occasionally throw the loss up by an order of magnitude). A chunk that produces NaN is
-undone and its learning rate divided by 3.
+Input encoding. Every recipe here maps pixels p ∈ [0, 1] onto the wells, x(0) = a(2p − 1)
+(:func:`~dyngeo.models.sanode.pixels_to_wells`), except the digits candidate that tests raw intensities.
+The authors feed raw p: blank pixels then start exactly at x = 0, the unstable top of the double well,
+where the sign they fall to is decided by the coupling alone. On the clean letters (ε_train = 0) that made
+the earlier checkpoint's Adam run jump (loss 5.2 → 28.5 → 30.4 → 18.6) and land 'A' on a wrong pattern.
+
+Letters recipe (every ε_train, every seed): 200 noisy copies per letter, one Adam run of LETTER_STEPS
+steps at lr 3e-3 decayed to 0 on a cosine, batch 250, Euler Δt = 0.1, T_train = 10, float64, state clamp
+±10a, gradient norm clipped at 10, orthogonality penalty 0.01.
 """
 
-import copy
 import sys
 import time
 
@@ -30,101 +34,152 @@ from dyngeo.models.sanode import (SANODE, accuracy95, line_attractors, overlap, 
 from dyngeo.train import cosine_schedule
 
 DT, T_TRAIN, T_EVAL = 0.1, 10.0, 40.0
-LETTER_NOISES = (0.0, 0.3, 0.6)
-# (steps, lr) phases per training noise. At lr 3e-3 the eps_train = 0 and 0.6 runs kept throwing the loss up
-# by an order of magnitude (clean data: five distinct images, so Adam takes full steps in one direction);
-# they were rerun at lr 1e-3 throughout.
-LETTER_PHASES = {0.0: [(600, 1e-3)], 0.3: [(400, 3e-3), (200, 1e-3)], 0.6: [(600, 1e-3)]}
-DIGIT_STEPS, DIGIT_LR, DIGIT_BATCH = 1500, 3e-3, 250
-DIGIT_PENALTY = 0.64  # 0.01 N, N = 64 (see the module docstring)
+LETTER_NOISES = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
+SEEDS = (0, 1, 2)
+LETTER_STEPS, LETTER_LR = 400, 3e-3
+EPS_TEST = tuple(round(0.1 * i, 1) for i in range(11))
+PER_LETTER_TEST = 200
 
 
-def robust_train(model, X, y, phases, chunk=50, seed=0, penalty=0.01):
-    """Train through ``phases`` = [(steps, lr), ...]; keep the state with the lowest loss on a fixed subset."""
-    losses, log = [], []
-    subset = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:500]
-
-    def subset_loss():
-        with torch.no_grad():
-            return model.loss(X[subset], y[subset], T_TRAIN, DT).item()
-
-    best, best_state = subset_loss(), copy.deepcopy(model.state_dict())
-    for steps, lr in phases:
-        done = 0
-        while done < steps:
-            n = min(chunk, steps - done)
-            snapshot = copy.deepcopy(model.state_dict())
-            try:
-                losses += train_sanode(model, X, y, n, lr=lr, T=T_TRAIN, dt=DT, penalty=penalty, seed=seed + len(losses),
-                                       desc=f"lr {lr:.0e}")
-                done += n
-            except FloatingPointError:
-                model.load_state_dict(snapshot)
-                lr /= 3
-                log.append(f"NaN after {len(losses)} steps: restored, lr -> {lr:.1e}")
-                continue
-            current = subset_loss()
-            log.append(f"step {len(losses)}: loss on the fixed subset {current:.4f}")
-            print(log[-1], flush=True)
-            if current < best:
-                best, best_state = current, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    return losses, log
+def letters_test_set(eps_test, per=PER_LETTER_TEST):
+    """The fixed test images of the sweep at noise ``eps_test`` (seed 1000 + 10 ε_test), mapped onto the wells."""
+    X, y = noisy_letters(per, eps_test, seed=1000 + round(10 * eps_test))
+    return pixels_to_wells(X.double()), y
 
 
-def train_letter_model(eps):
-    """One letters model trained at noise ``eps``; returns (state_dict, notes)."""
-    att = line_attractors(5, 49)
-    t0 = time.time()
-    X, y = noisy_letters(200, eps, seed=1)
-    model = SANODE(att, seed=0)
-    losses, log = robust_train(model, X.double(), y, LETTER_PHASES[eps])
-    Xt, yt = noisy_letters(200, 0.1, seed=5)
+def sweep_scores(model, eps_tests=EPS_TEST, per=PER_LETTER_TEST):
+    """m_f (Eq. 5) and the 95 %-rule accuracy of ``model`` at each test noise; two ``[len(eps_tests)]`` tensors."""
+    mf, acc = [], []
     with torch.no_grad():
-        mf = overlap(model(Xt.double(), T=T_EVAL, dt=DT), att, yt).mean().item()
-    print(f"letters eps_train={eps}: m_f(eps_test=0.1) = {mf:.4f} ({time.time() - t0:.0f} s)", flush=True)
-    return model.state_dict(), {"losses": losses[::10], "log": log, "mf_at_0.1": mf, "phases": LETTER_PHASES[eps]}
+        for e in eps_tests:
+            X, y = letters_test_set(e, per)
+            xT = model(X, T=T_EVAL, dt=DT)
+            mf.append(overlap(xT, model.attractors, y).mean())
+            acc.append((sign_similarity(xT, model.attractors, y) >= 0.95).double().mean())
+    return torch.stack(mf), torch.stack(acc)
 
 
-def save_letters(results):
-    """Write ``sanode_letters.pt`` from ``{eps: (state_dict, notes)}``."""
-    save({"models": {str(e): r[0] for e, r in results.items()}, "notes": {str(e): r[1] for e, r in results.items()},
-          "dt": DT, "T_train": T_TRAIN, "T_eval": T_EVAL}, "sanode_letters")
+def train_letter_model(eps, seed):
+    """One letters model at training noise ``eps``; returns (state_dict, notes)."""
+    t0 = time.time()
+    X, y = noisy_letters(200, eps, seed=1 + 100 * seed)
+    model = SANODE(line_attractors(5, 49), seed=seed)
+    losses = train_sanode(model, pixels_to_wells(X.double()), y, LETTER_STEPS, lr=LETTER_LR, T=T_TRAIN, dt=DT,
+                          penalty=0.01, seed=seed, desc=f"eps {eps} seed {seed}",
+                          schedule=cosine_schedule(LETTER_STEPS))
+    seconds = time.time() - t0
+    mf, acc = sweep_scores(model)
+    print(f"letters eps_train={eps} seed={seed}: {seconds:.0f} s training; m_f at eps_test 0/0.3/0.6 = "
+          f"{mf[0]:.3f}/{mf[3]:.3f}/{mf[6]:.3f}", flush=True)
+    return model.state_dict(), {"losses": losses[::5], "seconds": seconds, "mf": mf, "acc": acc}
 
 
-def train_digits(model, X, y, seed=0):
-    """One Adam run over ``DIGIT_STEPS`` mini-batches, lr cosine-decayed from ``DIGIT_LR`` to 0; returns the losses."""
-    return train_sanode(model, X, y, DIGIT_STEPS, lr=DIGIT_LR, batch=DIGIT_BATCH, T=T_TRAIN, dt=DT,
-                        penalty=DIGIT_PENALTY, seed=seed, desc="digits", schedule=cosine_schedule(DIGIT_STEPS))
+def make_letters():
+    t0 = time.time()
+    runs = {(e, s): train_letter_model(e, s) for e in LETTER_NOISES for s in SEEDS}
+    total = time.time() - t0
+    save({"models": {f"{e}/{s}": r[0] for (e, s), r in runs.items()},
+          "notes": {f"{e}/{s}": r[1] for (e, s), r in runs.items()},
+          "eps_train": LETTER_NOISES, "seeds": SEEDS, "eps_test": EPS_TEST, "per_letter_test": PER_LETTER_TEST,
+          "input_map": "pixels_to_wells", "dt": DT, "T_train": T_TRAIN, "T_eval": T_EVAL,
+          "recipe": f"x0 = a(2p-1); Adam {LETTER_STEPS} steps, lr {LETTER_LR:g} cosine to 0, batch 250, penalty 0.01, "
+                    "grad-norm clip 10, T_train 10, dt 0.1",
+          "seconds_total": total}, "sanode_letters")
+    print(f"letters: {len(runs)} models in {total:.0f} s")
+
+
+def make_letters_raw():
+    """The control for the input encoding: the letters recipe at ε_train = 0 with raw intensities x(0) = p,
+    for every seed. Writes ``sanode_letters_raw.pt`` (models, losses, sign similarity of the clean letters)."""
+    att = line_attractors(5, 49)
+    clean_X, clean_y = noisy_letters(1, 0.0)
+    out = {"models": {}, "notes": {}}
+    for seed in SEEDS:
+        t0 = time.time()
+        X, y = noisy_letters(200, 0.0, seed=1 + 100 * seed)
+        model = SANODE(att, seed=seed)
+        losses = train_sanode(model, X.double(), y, LETTER_STEPS, lr=LETTER_LR, T=T_TRAIN, dt=DT, penalty=0.01,
+                              seed=seed, desc=f"raw seed {seed}", schedule=cosine_schedule(LETTER_STEPS))
+        with torch.no_grad():
+            sim = sign_similarity(model(clean_X.double(), T=T_EVAL, dt=DT), att, clean_y)
+        out["models"][str(seed)] = model.state_dict()
+        out["notes"][str(seed)] = {"losses": losses[::5], "seconds": time.time() - t0, "clean_similarity": sim}
+        print(f"raw inputs, seed {seed}: sign similarity of the clean letters {[round(v, 3) for v in sim.tolist()]}",
+              flush=True)
+    out.update({"input_map": "raw", "dt": DT, "T_eval": T_EVAL, "T_train": T_TRAIN})
+    save(out, "sanode_letters_raw")
+
+
+# Digits: candidate recipes, compared on a validation split of the training images.
+DIGIT_CANDIDATES = {
+    "raw p, penalty 0.64, 1500 steps": dict(wells=False, penalty=0.64, steps=1500),
+    "wells, penalty 0.64, 1500 steps": dict(wells=True, penalty=0.64, steps=1500),
+    "wells, penalty 0, 1500 steps": dict(wells=True, penalty=0.0, steps=1500),
+    "wells, penalty 0.64, 3000 steps": dict(wells=True, penalty=0.64, steps=3000),
+}
+DIGIT_LR, DIGIT_BATCH, VAL_FRACTION = 3e-3, 250, 0.2
+
+
+def digits_split(seed=1):
+    """scikit-learn digits as (train, validation, test): the validation images are ``VAL_FRACTION`` of
+    :func:`dyngeo.data.digits`' training split (a fixed permutation); the test split is untouched.
+    Pixels stay in [0, 1]."""
+    X, y, X_test, y_test = digits()
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_val = round(VAL_FRACTION * len(y))
+    val, train = order[:n_val], order[n_val:]
+    return X[train].double(), y[train], X[val].double(), y[val], X_test.double(), y_test
+
+
+def encode(X, wells):
+    return pixels_to_wells(X) if wells else X
+
+
+def train_digit_candidate(X, y, wells, penalty, steps, seed=0):
+    """One digits model: Adam, lr 3e-3 cosine-decayed to 0, batch 250, T_train 10, Δt 0.1, clip 10."""
+    model = SANODE(line_attractors(10, 64), seed=seed)
+    losses = train_sanode(model, encode(X, wells), y, steps, lr=DIGIT_LR, batch=DIGIT_BATCH, T=T_TRAIN, dt=DT,
+                          penalty=penalty, seed=seed, desc="digits", schedule=cosine_schedule(steps))
+    return model, losses
 
 
 def make_digits():
-    X, y, X_test, y_test = digits()
-    X, X_test = pixels_to_wells(X.double()), pixels_to_wells(X_test.double())
-    model = SANODE(line_attractors(10, 64), seed=0)
-    t0 = time.time()
-    losses = train_digits(model, X, y)
-    with torch.no_grad():
-        xT = model(X_test, T=T_EVAL, dt=DT)
-        acc = accuracy95(xT, model.attractors, y_test)
-        sim = sign_similarity(xT, model.attractors, y_test)
-        train_acc = accuracy95(model(X, T=T_EVAL, dt=DT), model.attractors, y)
-        cond = torch.linalg.cond(model.eigenvectors()).item()
+    Xtr, ytr, Xval, yval, Xte, yte = digits_split()
+    results, best = {}, None
+    for name, cfg in DIGIT_CANDIDATES.items():
+        t0 = time.time()
+        model, losses = train_digit_candidate(Xtr, ytr, **cfg)
+        seconds = time.time() - t0
+        with torch.no_grad():
+            val_acc = accuracy95(model(encode(Xval, cfg["wells"]), T=T_EVAL, dt=DT), model.attractors, yval)
+        results[name] = {"val_accuracy95": val_acc, "seconds": seconds, "losses": losses[::10], **cfg}
+        print(f"digits candidate {name!r}: validation accuracy {val_acc:.4f} ({seconds:.0f} s)", flush=True)
+        if best is None or val_acc > results[best[0]]["val_accuracy95"]:
+            best = (name, model)
+    name, model = best
+    wells = DIGIT_CANDIDATES[name]["wells"]
+    with torch.no_grad():  # the one look at the test split
+        xT = model(encode(Xte, wells), T=T_EVAL, dt=DT)
+        acc = accuracy95(xT, model.attractors, yte)
+        sim = sign_similarity(xT, model.attractors, yte)
     perfect, near, failed = int((sim == 1).sum()), int(((sim >= 0.95) & (sim < 1)).sum()), int((sim < 0.95).sum())
-    print(f"digits: test accuracy (95% rule) {acc:.4f} ({perfect} perfect, {near} near, {failed} failed), "
-          f"train {train_acc:.4f}, cond Phi {cond:.1f} ({time.time() - t0:.0f} s)")
-    recipe = (f"x0 = a(2p-1); Adam {DIGIT_STEPS} steps, lr {DIGIT_LR:g} cosine to 0, batch {DIGIT_BATCH}, "
-              f"penalty {DIGIT_PENALTY}, grad-norm clip 10")
-    save({"model": model.state_dict(), "dt": DT, "T_train": T_TRAIN, "T_eval": T_EVAL, "recipe": recipe,
-          "input_map": "pixels_to_wells", "penalty": DIGIT_PENALTY, "test_accuracy95": acc,
-          "train_accuracy95": train_acc, "perfect": perfect, "near": near, "failed": failed,
-          "losses": losses[::10]}, "sanode_digits")
+    print(f"digits: chosen {name!r}; test accuracy (95 % rule) {acc:.4f} "
+          f"({perfect} perfect, {near} near, {failed} failed)")
+    cfg = DIGIT_CANDIDATES[name]
+    recipe = (f"{'x0 = a(2p-1)' if wells else 'x0 = p'}; Adam {cfg['steps']} steps, lr {DIGIT_LR:g} cosine to 0, "
+              f"batch {DIGIT_BATCH}, penalty {cfg['penalty']}, grad-norm clip 10; trained on "
+              f"{len(ytr)} images, chosen on {len(yval)} validation images")
+    save({"model": model.state_dict(), "chosen": name, "candidates": results, "wells": wells, "dt": DT,
+          "T_train": T_TRAIN, "T_eval": T_EVAL, "recipe": recipe, "test_accuracy95": acc, "perfect": perfect,
+          "near": near, "failed": failed, "split_seed": 1, "val_fraction": VAL_FRACTION}, "sanode_digits")
 
 
 if __name__ == "__main__":
     which = sys.argv[1:] or ["letters", "digits"]
     torch.set_num_threads(1)
     if "letters" in which:
-        save_letters({eps: train_letter_model(eps) for eps in LETTER_NOISES})
+        make_letters()
+    if "letters_raw" in which:
+        make_letters_raw()
     if "digits" in which:
         make_digits()

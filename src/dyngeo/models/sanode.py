@@ -10,6 +10,12 @@ each pattern is a fixed point (Sec. II.A). Linearising at a pattern gives ``ċ_�
 with ``f'(±a) = −8γa²`` (Eqs. 2-4), hence stability when every ``λ_α < 8a²γ/β``. The trainable
 eigenvalues are parametrised as ``λ = 8a²γ/β − margin − softplus(ρ)`` and ``γ = softplus(·)``, so the
 bound holds whatever an optimiser does to the raw parameters.
+
+That guarantee is for the ODE. The model that is trained is its explicit Euler unroll, in which a
+perturbation of a pattern is multiplied by ``I + Δt J`` per step; its modes shrink only when
+``|1 + Δt(−8γa² + βλ_α)| < 1``, i.e. when additionally ``λ_α > (8a²γ − 2/Δt)/β``
+(:meth:`SANODE.euler_amplification`, :meth:`SANODE.euler_lower_bound`). The parametrisation does not
+enforce this lower bound.
 """
 
 import math
@@ -50,7 +56,10 @@ def pixels_to_wells(pixels, a=0.5):
     while the targets are mostly −a. On the 8x8 digits that encoding made Adam throw the loss up by
     10-1000x every few dozen steps (cond Φ jumping from ~10 to ~700); with this one, the same Adam
     training (lr 3e-3, with or without the orthogonality penalty) ran without such jumps, cond Φ
-    staying below 50 (see ``dyngeo.checkpoints.make_sanode``).
+    staying below 50 (see ``dyngeo.checkpoints.make_sanode``). On the 7x7 letters, raw inputs leave
+    every blank pixel at x = 0, the unstable top of its well; trained on clean letters, that run
+    jumped and sent 'A' to a wrong pattern, while with this encoding every clean letter reaches its
+    attractor.
     """
     if pixels.min() < 0 or pixels.max() > 1:
         raise ValueError(f"pixels must lie in [0, 1]; got range [{pixels.min().item()}, {pixels.max().item()}]")
@@ -168,6 +177,24 @@ class SANODE(nn.Module):
     def _field(self, x, gamma, beta_At):
         return double_well_drift(x, self.a, gamma) + x @ beta_At
 
+    def jacobian_spectrum(self):
+        """The eigenvalues ``−8a²γ + βλ_α`` of the Jacobian at every planted pattern (Eqs. 3-4), ``[N]``."""
+        return -8 * self.a**2 * self.gamma + self.beta * self.eigenvalues()
+
+    def euler_amplification(self, dt):
+        """The eigenvalues ``1 + Δt(−8a²γ + βλ_α)`` of ``I + Δt J``, the map by which one explicit Euler
+        step multiplies a small perturbation of any planted pattern. The discrete attractor is stable
+        when all of them lie in (−1, 1): this needs the ODE bound (Eq. 4) *and* ``λ_α > (8a²γ − 2/Δt)/β``."""
+        if dt <= 0:
+            raise ValueError(f"dt must be positive; got {dt}")
+        return 1 + dt * self.jacobian_spectrum()
+
+    def euler_lower_bound(self, dt):
+        """The lower limit ``(8a²γ − 2/Δt)/β`` below which an eigenvalue makes the Euler step unstable."""
+        if dt <= 0:
+            raise ValueError(f"dt must be positive; got {dt}")
+        return (8 * self.a**2 * self.gamma - 2 / dt) / self.beta
+
     def jacobian(self, x):
         """dF/dx at one state ``[N]``: diag(4γ(a² − 3x²)) + βA (Eqs. 2-3)."""
         self._check_state(x[None])
@@ -235,11 +262,12 @@ class SANODE(nn.Module):
 
 
 def train_sanode(model, X, y, steps, lr=3e-3, batch=250, T=10.0, dt=0.1, penalty=0.01, max_grad_norm=10.0,
-                 seed=0, desc="SA-nODE", schedule=None):
+                 seed=0, desc="SA-nODE", schedule=None, callback=None):
     """Adam on mini-batches of ``(X, y)`` for the loss of Sec. III plus ``penalty`` times
     :meth:`SANODE.orthogonality_penalty`, with the gradient norm clipped at ``max_grad_norm`` and
-    an optional learning-rate ``schedule`` (see :func:`dyngeo.train.fit`). Returns the objective
-    (loss plus penalty) at every step."""
+    an optional learning-rate ``schedule`` and ``callback(step, model)`` (see :func:`dyngeo.train.fit`).
+    Parameters with ``requires_grad=False`` (e.g. ``phi_free`` to train the eigenvalues alone) are left
+    untouched. Returns the objective (loss plus penalty) at every step."""
     g = torch.Generator().manual_seed(seed)
     X, y = X.to(model.phi_fixed), y.to(model.phi_fixed.device)
 
@@ -247,7 +275,10 @@ def train_sanode(model, X, y, steps, lr=3e-3, batch=250, T=10.0, dt=0.1, penalty
         idx = torch.randint(0, len(y), (min(batch, len(y)),), generator=g).to(y.device)
         return m.loss(X[idx], y[idx], T, dt) + penalty * m.orthogonality_penalty()
 
-    return fit(model, objective, steps, lr=lr, desc=desc, clip=max_grad_norm, schedule=schedule)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameter (every requires_grad is False)")
+    return fit(model, objective, steps, lr=lr, desc=desc, clip=max_grad_norm, schedule=schedule, callback=callback)
 
 
 # ---------------------------------------------------------------------- metrics (Sec. III and V)
