@@ -2,12 +2,15 @@
 
 Trains the network as the chapter does (x1^2 + x2^2 - 0.4, 10,000 points, 1,000 Adam steps), then
 enumerates its cells three times and prints the count and the best and median times. Budget: 5 s.
+Then times the same search on a degenerate network (small integer weights: shared walls, pass-through
+and dead neurons), where crossing a facet can flip several bits.
 Run: .venv/bin/python benchmarks/relu_regions.py
 """
 
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from dyngeo.geometry import relu
@@ -30,6 +33,14 @@ def main(repeats=3):
     print(f"relu_regions: 2-10-10-1 in [-1,1]^2: {len(regions)} cells; enumeration wall best {min(times):.2f} s, "
           f"median {statistics.median(times):.2f} s, CPU median {statistics.median(cpu):.2f} s over {repeats} runs "
           "(budget 5 s)")
+    rng = np.random.default_rng(0)
+    sizes = [2, 8, 8, 8, 1]
+    degenerate = [(rng.integers(-1, 2, (b, a)).astype(float), rng.integers(-1, 2, b) / 2.0) for a, b in zip(sizes[:-1], sizes[1:])]
+    start = time.process_time()
+    cells = relu.enumerate_regions(degenerate, -1, 1)
+    multi = sum(np.count_nonzero(cells[i].pattern != cells[j].pattern) > 1 for i, j in relu.dual_edges(cells))
+    print(f"relu_regions: integer-weight 2-8-8-8-1 in [-1,1]^2: {len(cells)} cells, {multi} dual edges flip several bits; "
+          f"CPU {time.process_time() - start:.2f} s")
 
 
 if __name__ == "__main__":
