@@ -5,8 +5,11 @@ message that names the cause, on the visible seed and on hidden ones; and that c
 written differently get full marks on every seed tried.
 """
 
+import pathlib
+
 from dyngeo.grading import run_check
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2024)
 
 

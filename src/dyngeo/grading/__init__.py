@@ -23,6 +23,7 @@ into the student's kernel (:mod:`dyngeo.grading.harness`) and keeps the verdict 
 
 import functools
 import json
+import time
 
 from . import harness
 
@@ -103,10 +104,14 @@ class LocalAsker:
         self.exercise, self.target = check.target, check.target
         self.namespace = {check.target: candidate}
         self.store, self.forbid = {}, forbidden(check)
+        self.deadline = time.monotonic() + check.time_limit
 
     def __call__(self, code, case=None, **inputs):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Unanswered(failure_message({"status": "timeout"}, case))
         request = {"exercise": self.exercise, "target": self.target, "code": code, "forbid": self.forbid,
-                   "inputs": json.loads(json.dumps({k: harness.encode(v) for k, v in inputs.items()}))}
+                   "time_limit": left, "inputs": json.loads(json.dumps({k: harness.encode(v) for k, v in inputs.items()}))}
         response = json.loads(json.dumps(harness.run(request, self.namespace, self.store)))
         return answer_value(response, case)
 

@@ -183,12 +183,39 @@ def _raiser(message, freevars):
     return namespace["outer"]().__code__
 
 
+class _Alarm:
+    """Interrupt the code after ``seconds`` (main thread on POSIX only; the grader has its own limit too)."""
+
+    def __init__(self, seconds):
+        self.seconds, self.rang, self.previous = seconds, False, None
+
+    def _ring(self, signum, frame):
+        self.rang = True
+        raise TimeoutError("time limit")
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if self.seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGALRM, self._ring)
+            signal.setitimer(signal.ITIMER_REAL, max(float(self.seconds), 0.01))
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
 def run(request, namespace, store):
     """Run one request in ``namespace`` (the notebook's globals); return the response as plain data.
 
     ``request`` has ``target`` (the answer's name), ``code`` (statements or one expression, which see
     ``answer``, ``store``, ``torch``, ``np`` and the decoded ``inputs``; statements leave their value in
-    ``result``) and ``forbid`` (dotted names of functions to switch off while the code runs).
+    ``result``), ``forbid`` (dotted names of functions to switch off while the code runs) and
+    ``time_limit`` (seconds, or None).
     """
     import torch
 
@@ -198,16 +225,20 @@ def run(request, namespace, store):
              "__builtins__": __builtins__}
     scope.update({k: decode(v) for k, v in request["inputs"].items()})
     saved = _switch_off(request["forbid"])
+    alarm = _Alarm(request.get("time_limit"))
     try:
-        try:
-            code = compile(request["code"], "<grader>", "eval")
-            value = eval(code, scope)
-        except SyntaxError:
-            exec(compile(request["code"], "<grader>", "exec"), scope)
-            value = scope.get("result")
+        with alarm:
+            try:
+                code = compile(request["code"], "<grader>", "eval")
+                value = eval(code, scope)
+            except SyntaxError:
+                exec(compile(request["code"], "<grader>", "exec"), scope)
+                value = scope.get("result")
     except NotImplementedError:
         return {"status": "not_implemented"}
     except BaseException as error:  # SystemExit, KeyboardInterrupt and the rest: report, never propagate
+        if alarm.rang:
+            return {"status": "timeout"}
         return {"status": "error", "type": type(error).__name__[:100], "message": str(error)[:MAX_STRING]}
     finally:
         _restore(saved)

@@ -31,7 +31,9 @@ class KernelSession:
 
     def __enter__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="dyngeo-grade-")
-        self.manager = KernelManager(kernel_name=self.kernel_name, transport="ipc")
+        # IPC sockets in a private folder: no TCP port, nothing another user of the machine can reach
+        self.manager = KernelManager(kernel_name=self.kernel_name, transport="ipc",
+                                     ip=os.path.join(self.tmp.name, "kernel"))
         self.manager.start_kernel(cwd=self.cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._connect()
         return self
