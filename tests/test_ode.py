@@ -215,6 +215,18 @@ def test_time_gradient_leaves_values_unchanged():
         odeint(f, y0, t.clone().requires_grad_(True), "rk4", project=lambda y: y)
 
 
+def test_steps_accept_a_differentiable_step_size():
+    """The fused updates need a number; a tensor step that requires grad still gets its gradient.
+    For y' = -y one RK4 step is y (1 - h + h^2/2 - h^3/6 + h^4/24), so d/dh = -(1 - h + h^2/2 - h^3/6) y."""
+    from dyngeo.ode import midpoint_step, rk4_step
+
+    h = torch.tensor(0.3, requires_grad=True)
+    y = rk4_step(lambda t, y: -y, torch.tensor(0.0), torch.ones(1), h)
+    (dh,) = torch.autograd.grad(y.sum(), h)
+    assert dh.item() == pytest.approx(-(1 - 0.3 + 0.3**2 / 2 - 0.3**3 / 6), rel=1e-12)
+    assert midpoint_step(lambda t, y: -y, torch.tensor(0.0), torch.ones(1), h).item() == pytest.approx(1 - 0.3 + 0.045)
+
+
 # ------------------------------------------------------------------------------------ clear errors
 
 

@@ -45,7 +45,7 @@ def _combine(y, dt, coefficients, k):
     out = y
     for a, kj in zip(coefficients, k):
         if a != 0.0:
-            out = torch.add(out, kj, alpha=dt * a)
+            out = out + (dt * a) * kj if isinstance(dt, torch.Tensor) else torch.add(out, kj, alpha=dt * a)
     return out
 
 
@@ -73,8 +73,8 @@ def dense_coefficients(y, y_next, k, dt):
     equal to ``y`` at theta = 0 and to ``y_next`` at theta = 1, with the right slopes at both ends.
     """
     r2 = y_next - y
-    r3 = torch.add(-r2, k[0], alpha=dt)
-    r4 = torch.add(r2 - r3, k[6], alpha=-dt)
+    r3 = dt * k[0] - r2
+    r4 = r2 - r3 - dt * k[6]
     r5 = _combine(torch.zeros_like(y), dt, _D, k)
     return y, r2, r3, r4, r5
 

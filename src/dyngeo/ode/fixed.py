@@ -24,29 +24,37 @@ def rk4_step(f, t, y, dt):
     return _rk4(f, t, t + dt / 2, t + dt, y, dt)
 
 
+def _axpy(y, k, a):
+    """``y + a k`` in one fused op when ``a`` is a number; a tensor ``a`` (a differentiable step) keeps
+    the two-op form so that its gradient flows."""
+    if isinstance(a, torch.Tensor):
+        return y + a * k
+    return torch.add(y, k, alpha=a)
+
+
 # The same three schemes with their stage times given (``t0``, ``t0 + dt/2``, ``t0 + dt``), so that a
 # solve precomputes every time once and each step is only the calls of f and fused updates
 # ``torch.add(y, k, alpha=h)``, one autograd node each, with no temporaries for ``h * k``.
 
 
 def _euler(f, t0, tm, t1, y, dt):
-    return torch.add(y, f(t0, y), alpha=dt)
+    return _axpy(y, f(t0, y), dt)
 
 
 def _midpoint(f, t0, tm, t1, y, dt):
     k1 = f(t0, y)
-    return torch.add(y, f(tm, torch.add(y, k1, alpha=dt / 2)), alpha=dt)
+    return _axpy(y, f(tm, _axpy(y, k1, dt / 2)), dt)
 
 
 def _rk4(f, t0, tm, t1, y, dt):
     half = dt / 2
     k1 = f(t0, y)
-    k2 = f(tm, torch.add(y, k1, alpha=half))
-    k3 = f(tm, torch.add(y, k2, alpha=half))
-    k4 = f(t1, torch.add(y, k3, alpha=dt))
+    k2 = f(tm, _axpy(y, k1, half))
+    k3 = f(tm, _axpy(y, k2, half))
+    k4 = f(t1, _axpy(y, k3, dt))
     s = torch.add(k1, k2, alpha=2)
     s.add_(k3, alpha=2).add_(k4)  # in place on a fresh sum: autograd's add keeps no operands
-    return torch.add(y, s, alpha=dt / 6)
+    return _axpy(y, s, dt / 6)
 
 
 STEPS = {"euler": euler_step, "midpoint": midpoint_step, "rk4": rk4_step}
