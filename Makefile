@@ -11,7 +11,7 @@ CHAPTERS  := $(wildcard chapters/*.md)
 SOLUTIONS := $(wildcard solutions/*.md)
 EXERCISES := $(patsubst solutions/%,exercises/%,$(SOLUTIONS))
 
-.PHONY: install page book book-instructor test unit notebooks site exercises twins checkpoints benchmarks clean
+.PHONY: install page book book-instructor test unit notebooks site exercises twins checkpoints benchmarks manifest release autograder clean
 
 install: $(VENV)/.installed book/_vendor/.stamp
 
@@ -54,6 +54,21 @@ exercises: install
 
 twins: install
 	$(VENV)/bin/jupytext --quiet --to ipynb $(CHAPTERS) $(EXERCISES)
+
+# The grader refuses a dyngeo whose files differ from this list: rewrite it after changing src/.
+manifest: install
+	$(PY) -m dyngeo.grading.manifest --write
+
+# The bundle to hand to students: the committed book without its answers (solutions/ and tests/).
+release:
+	mkdir -p _build/release
+	git archive --format=tar.gz --prefix=dynamics-and-geometry-of-learning/ -o _build/release/student-bundle.tar.gz \
+	  HEAD -- . ':(exclude)solutions' ':(exclude)tests'
+	@echo "The student bundle is _build/release/student-bundle.tar.gz"
+
+# A Gradescope autograder for one exercise set: `make autograder SET=ch01`.
+autograder: install
+	$(PY) -m dyngeo.grading.autograder $(SET) --out _build/autograder
 
 checkpoints: install
 	for script in src/dyngeo/checkpoints/make_*.py; do \

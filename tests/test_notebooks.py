@@ -70,11 +70,11 @@ def test_a_printed_score_line_does_not_count(tmp_path):
 
 def test_replacing_the_checkers_does_not_count(tmp_path):
     cheat = "\n".join([
-        "import dyngeo.grading, dyngeo.grading.ch01 as g",
-        "dyngeo.grading.run_check = lambda check, candidate: (True, 'passed')",
+        "import dyngeo.grading, dyngeo.grading.neural_odes as g",
+        "dyngeo.grading.run_check = lambda check, candidate, seed=0: (True, 'passed')",
         "for name in dir(g):",
         "    if name.startswith('check_'):",
-        "        getattr(g, name).check = lambda candidate: None",
+        "        getattr(g, name).check = lambda ask, seed: None",
         "g.check_rk4_step = lambda f: print('passed')",
         "import dyngeo.ode",
         "rk4_step = dyngeo.ode.rk4_step = lambda f, t, y, dt: y",
@@ -83,12 +83,6 @@ def test_replacing_the_checkers_does_not_count(tmp_path):
     assert report["score"] == 0, report
 
 
-def test_replacing_print_is_detected(tmp_path):
-    cheat = "import builtins\n_p = builtins.print\nbuiltins.print = lambda *a, **k: _p(*a, **k)"
-    report = grade(str(_tampered(tmp_path, cheat)))
-    assert report["score"] == 0 and any("tampering" in n for n in report["notes"]), report
-
-
 def test_time_limit_is_enforced(tmp_path):
-    report = grade(str(_tampered(tmp_path, "import time\ntime.sleep(60)")), timeout=20)
-    assert report["score"] == 0 and any("time limit" in n for n in report["notes"]), report
+    report = grade(str(_tampered(tmp_path, "import time\ntime.sleep(60)")), cell_timeout=10)
+    assert report["score"] == 0 and any("stopped after 10 s" in n for n in report["notes"]), report
