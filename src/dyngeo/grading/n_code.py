@@ -76,7 +76,8 @@ def check_per_sample_mlp(ask, seed):
     """f(x_b; θ_b) with raw weights unpacked from θ_b, for the whole batch at once (no loop over samples)."""
     g = torch.Generator().manual_seed(seed)
     for d, hidden, B in ((2, 5, 4), (3, 7, 6), (1, 16, 3)):
-        x, theta = torch.randn(B, d, generator=g, dtype=DT), torch.randn(B, 2 * hidden * d + hidden + d, generator=g, dtype=DT)
+        K = 2 * hidden * d + hidden + d
+        x, theta = torch.randn(B, d, generator=g, dtype=DT), torch.randn(B, K, generator=g, dtype=DT)
         case = f"d = {d}, hidden = {hidden}, a batch of {B}"
         got = ask("answer(x.clone(), theta.clone(), hidden)", case=case, x=x, theta=theta, hidden=hidden)
         expected = _mlp(x, theta, hidden)
@@ -132,7 +133,7 @@ result = odeint(lambda s, y: answer(s, y, linear, 1), z0.clone(), torch.tensor([
 
 @checker(points=2, target="open_loop_rhs", forbid=[NC + "AugmentedField.forward", NC + "AugmentedField.split"])
 def check_open_loop_rhs(ask, seed):
-    """h(z) = (f(x, θ), 0) on the flat state z = [x, θ], differentiable in z; integrating it gives e^{θT} x0 for f = θx."""
+    """h(z) = (f(x, θ), 0) on the flat state z = [x, θ], differentiable in z; for f = θx its flow gives e^{θT} x0."""
     g = torch.Generator().manual_seed(seed)
     for d, hidden, B in ((2, 4, 5), (3, 6, 3)):
         field = _template(d, hidden)
@@ -145,10 +146,11 @@ def check_open_loop_rhs(ask, seed):
             raise GradingError("the grader could not read your result")
         value = judge.tensor(got["value"], "open_loop_rhs(t, z, field, d)")
         if tuple(value.shape) == (B, d):
-            raise GradingError(f"for {case} the result has shape {(B, d)}, the shape of x; it must have the shape of z, "
-                               f"{tuple(z.shape)}: the derivative of θ (zero in open loop) is part of the state")
+            raise GradingError(f"for {case} the result has shape {(B, d)}, the shape of x; it must have the shape "
+                               f"of z, {tuple(z.shape)}: the derivative of θ (zero in open loop) is part of the state")
         if tuple(value.shape) != tuple(z.shape):
-            raise GradingError(f"for {case} the result should have the shape of z, {tuple(z.shape)}; got {tuple(value.shape)}")
+            raise GradingError(f"for {case} the result should have the shape of z, {tuple(z.shape)}; "
+                               f"got {tuple(value.shape)}")
         z_ = z.clone().requires_grad_(True)
         expected = _open_loop(t, z_, field, d)
         if value[:, d:].abs().max() > 0:
@@ -195,7 +197,8 @@ def _isotonic_mse(x, y):
 
 @checker(points=2, target="increasing_fit_mse",
          forbid=["sklearn.isotonic.isotonic_regression", "sklearn.isotonic.IsotonicRegression.fit",
-                 "sklearn.isotonic.IsotonicRegression._build_y", "sklearn.isotonic._inplace_contiguous_isotonic_regression",
+                 "sklearn.isotonic.IsotonicRegression._build_y",
+                 "sklearn.isotonic._inplace_contiguous_isotonic_regression",
                  "sklearn._isotonic._inplace_contiguous_isotonic_regression", "scipy.optimize.isotonic_regression",
                  "scipy.optimize._isotonic.pava", "scipy.optimize._pava_pybind.pava"])
 def check_increasing_fit_mse(ask, seed):
@@ -216,7 +219,8 @@ def check_increasing_fit_mse(ask, seed):
         decreasing = _isotonic_mse(xs, -ys)
         hints = [(float(np.mean((xs - ys) ** 2)), "that is the error of the identity map, not of the best "
                   "non-decreasing map"),
-                 (float(np.mean((_pav(ys) - ys) ** 2)), "the points were fitted in the given order: sort them by x first"),
+                 (float(np.mean((_pav(ys) - ys) ** 2)), "the points were fitted in the given order: sort them by x "
+                  "first"),
                  (N * expected, "a sum of squared errors; return their mean")]
         if abs(decreasing - float(np.mean((line - ys) ** 2))) < 1e-9:  # on y = -x both are exact
             hints.append((decreasing, "that is the error of a decreasing map (the best straight line, or the best "
@@ -285,7 +289,7 @@ def _codes(rng):
     return unit * scales + offsets, k
 
 
-RAW = ("Fitted to raw codes, the mixture's k-means start sees only the large coordinate and its covariance floor "
+RAW = ("fitted to raw codes, the mixture's k-means start sees only the large coordinate and its covariance floor "
        "(reg_covar = 1e-6) swamps the small one: standardise the codes before fitting")
 
 
@@ -312,7 +316,7 @@ def check_sample_latent(ask, seed):
         standard = np.max(np.abs(x.mean(0))) < 0.5 and np.max(np.abs(np.log(x.std(0)))) < 0.3
         small = int(np.argmin(std))
         why = (": map the samples back to the scale of the codes (times the std, plus the mean)" if standard else
-               f": they spread {spread[small]:.1f} times too widely along coordinate {small}, the one of small scale. "
+               f": they spread {spread[small]:.1f} times too widely along coordinate {small}, the one of small scale; "
                + RAW if spread[small] > 1.3 else "")
         raise GradingError(f"for {case}: the samples have mean {judge.show(x.mean(0))} and standard deviation "
                            f"{judge.show(x.std(0))} per coordinate; the codes have {judge.show(mean)} and "
@@ -322,14 +326,17 @@ def check_sample_latent(ask, seed):
     floor = reference.score(reference.sample(20000)[0])  # the mean log-likelihood of true draws (≈ -entropy)
     score = reference.score((x - mean) / std)
     if score < floor - 0.25:
-        small, z = int(np.argmin(std)), (x - mean) / std
-        around = np.std(z[:, small] - reference.means_[reference.predict(z), small])
-        typical = np.sqrt(np.mean(reference.covariances_[:, small, small]))
-        why = (f": around their clusters the samples spread {around / typical:.1f} times too widely along coordinate "
-               f"{small}, the one of small scale. " + RAW if around > 1.3 * typical else
-               f": did you fit n_components = {k} components (and standardise the codes first)?")
+        # what the two likely mistakes would score: a mixture of the raw codes, one Gaussian of the standard ones
+        raw = GaussianMixture(k, random_state=draw).fit(codes)
+        one = GaussianMixture(1, random_state=draw).fit((codes - mean) / std)
+        scores = {RAW: reference.score((raw.sample(20000)[0] - mean) / std),
+                  f"fit n_components = {k} components, not one Gaussian": reference.score(one.sample(20000)[0])}
+        cause, near = min(scores.items(), key=lambda item: abs(item[1] - score))
+        why = (f". Likely cause: {cause}" if abs(near - score) < max(0.3, 0.25 * abs(floor - near)) else
+               f": did you standardise the codes and fit n_components = {k} components?")
         raise GradingError(f"for {case}: the samples are unlikely under a mixture fitted as the exercise asks: their "
-                           f"mean log-likelihood (in standard units) is {score:.2f}, true draws have about {floor:.2f}{why}")
+                           f"mean log-likelihood (in standard units) is {score:.2f}, true draws have about "
+                           f"{floor:.2f}{why}")
     if score > floor + 0.25:
         raise GradingError(f"for {case}: the samples crowd the cluster centres (mean log-likelihood {score:.2f}, true "
                            f"draws have about {floor:.2f}): draw points from the mixture, with its covariances")
@@ -337,4 +344,5 @@ def check_sample_latent(ask, seed):
         raise GradingError("two calls with the same seed returned different samples: pass random_state=seed to the "
                            "mixture so that a seed gives the same codes")
     if samples[2].shape == x.shape and np.array_equal(samples[2], x):
-        raise GradingError("calls with different seeds returned the same samples: use the seed argument (random_state=seed)")
+        raise GradingError("calls with different seeds returned the same samples: use the seed argument "
+                           "(random_state=seed)")
