@@ -166,7 +166,8 @@ def close(got, expected, what, rtol=1e-6, atol=1e-9, hints=(), case=None):
     ``hints`` is a list of ``(value_a_mistake_would_give, cause)``; the first that matches is named.
     """
     original = got
-    got = _as_array(tensor(got, what, allow_array=not isinstance(expected, torch.Tensor)))
+    label = f"{what} (case: {case})" if case else what
+    got = _as_array(tensor(got, label, allow_array=not isinstance(expected, torch.Tensor)))
     want = _as_array(expected)
     where = f" for {case}" if case else ""
     if got.shape != want.shape:
@@ -189,7 +190,7 @@ def close(got, expected, what, rtol=1e-6, atol=1e-9, hints=(), case=None):
 
 def close_number(got, expected, what, rtol=1e-6, atol=1e-9, hints=(), case=None):
     """Like :func:`close` for one number; ``got`` may be a float, an int or a one-element array."""
-    value = number(got, what)
+    value = number(got, f"{what} (case: {case})" if case else what)
     where = f" for {case}" if case else ""
     if abs(value - expected) <= atol + rtol * abs(expected):
         return value
