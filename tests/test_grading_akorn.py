@@ -334,3 +334,11 @@ def test_theory_agrees_with_the_cases():  # the checker's cases lock near Kuramo
     Ks = torch.linspace(0, 4, 9, dtype=torch.float64)
     r, K_c = critical(w, Ks, 2 * math.pi * torch.rand(9, 200, generator=g, dtype=torch.float64), 0.1, 300)
     assert 1.0 <= float(K_c) <= 2.5
+
+
+def test_the_checkers_reference_helpers_are_switched_off():
+    from dyngeo.grading import akorn
+
+    assert not any(name.startswith("_") for name in akorn.__all__)
+    rejects(check_fg_ari, akorn._ari, "switched off")
+    rejects(check_kuramoto_step, akorn._step, "switched off")

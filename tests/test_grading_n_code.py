@@ -385,3 +385,12 @@ def test_objects_that_claim_equality_do_not_pass():
             return True
 
     rejects(check_increasing_fit_mse, lambda x, y: Liar(), "should be a number")
+
+
+def test_the_checkers_reference_helpers_are_switched_off():
+    from dyngeo.grading import n_code
+
+    assert "_isotonic_mse" not in n_code.__all__ and "_pav" not in n_code.__all__
+    rejects(check_increasing_fit_mse, lambda x, y: n_code._isotonic_mse(x.numpy().ravel(), y.numpy().ravel()),
+            "switched off")
+    rejects(check_per_sample_mlp, n_code._mlp, "switched off")
