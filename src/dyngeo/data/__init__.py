@@ -12,3 +12,7 @@ from .sudoku import consistent, is_valid, make_puzzles, shidoku_solutions
 from .toy import annuli, reflection_1d, spirals, two_moons
 
 __all__ = ["multi_object_images", "shidoku_solutions", "make_puzzles", "is_valid", "consistent", "two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset", "letters_7x7", "corrupt_pixels", "noisy_letters"]
+
+from .subspace_sets import digit_sets, haar_bases, planted_schubert, set_bases  # chapter 08
+__all__ += ["digit_sets", "haar_bases", "planted_schubert", "set_bases"]
+from .manifold_digits import digit_prototypes, render_digits, rotated_digits  # chapter 07
