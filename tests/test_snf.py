@@ -190,6 +190,16 @@ def test_horizon_gradient_matches_a_central_difference():
     assert horizon_gradient(flow, xS, running_cost=g).item() == pytest.approx(g(xS).sum().item())
 
 
+def test_stationarity_penalty_of_the_port_hamiltonian_flow_is_its_speed():
+    # eq. 26 penalises ‖f(x(S))‖²; for f = A∂ε that is ‖A∂ε‖², not ‖∂ε‖²
+    Q = torch.diag(torch.tensor([1.0, 3.0], dtype=DT))
+    A = torch.tensor([[-2.0, 1.0], [-1.0, -0.5]], dtype=DT)
+    x = torch.randn(7, 2, dtype=DT)
+    flow = StableNeuralFlow(quadratic(Q), lambda: A)
+    expected = 0.5 * 0.1 * (x @ Q @ A.T).square().sum(1).mean()
+    torch.testing.assert_close(stationarity_penalty(flow, x, gamma=0.1), expected)
+
+
 def test_stationarity_penalty_is_half_gamma_squared_gradient():
     Q = torch.diag(torch.tensor([1.0, 3.0], dtype=DT))
     x = torch.randn(7, 2, dtype=DT)
@@ -208,15 +218,52 @@ def test_langevin_variance_of_a_harmonic_well_is_one_over_beta():
     assert x.mean().abs().item() < 0.02
 
 
-def test_langevin_reaches_the_boltzmann_law_of_a_double_well():
-    g = torch.Generator().manual_seed(1)
-    flow = StableNeuralFlow(lambda x, u=None: (x.square() - 1).square().sum(1))
-    beta = 3.0
-    x = langevin(flow, torch.randn(20000, 1, dtype=DT, generator=g), beta, S=4.0, steps=1000, generator=g)
-    weight = lambda z: np.exp(-beta * (z * z - 1) ** 2)  # noqa: E731
+def _tilted_boltzmann(beta, tilt):
+    """Left-well mass and E[x²] of exp(-β((x²-1)² + tilt·x)), by SciPy quadrature; and the barrier top."""
+    roots = np.sort(np.roots([4.0, 0.0, -4.0, tilt]).real)
+    weight = lambda z: np.exp(-beta * ((z * z - 1) ** 2 + tilt * z))  # noqa: E731
     Z = scipy.integrate.quad(weight, -4, 4)[0]
-    second_moment = scipy.integrate.quad(lambda z: z * z * weight(z), -4, 4)[0] / Z
-    assert x.square().mean().item() == pytest.approx(second_moment, rel=0.03)  # Δs = 4e-3 biases it slightly
+    left = scipy.integrate.quad(weight, -4, roots[1])[0] / Z
+    second = scipy.integrate.quad(lambda z: z * z * weight(z), -4, 4)[0] / Z
+    return left, second, roots[1]
+
+
+def test_langevin_crosses_the_barrier_of_a_tilted_double_well():
+    # Started in the shallow right-hand well, where the Boltzmann law puts only ~25 % of the mass: a
+    # sampler that does not mix, or a symmetric shortcut, cannot pass. The relaxation time is ~3.7 at β = 2.
+    g = torch.Generator().manual_seed(1)
+    beta, tilt = 2.0, 0.3
+    flow = StableNeuralFlow(lambda x, u=None: ((x.square() - 1).square() + tilt * x).sum(1))
+    left, second, top = _tilted_boltzmann(beta, tilt)
+    x = torch.ones(6000, 1, dtype=DT)
+    early = langevin(flow, x, beta, S=1.0, steps=100, generator=g)
+    assert (early[:, 0] < top).double().mean().item() < left - 0.3  # not mixed yet: the test can tell
+    x = langevin(flow, early, beta, S=24.0, steps=2400, generator=g)  # about 7 relaxation times
+    assert (x[:, 0] < top).double().mean().item() == pytest.approx(left, abs=0.02)
+    assert x.square().mean().item() == pytest.approx(second, rel=0.03)  # Δs = 1e-2 biases it slightly
+
+
+def test_langevin_at_low_temperature_does_not_mix_within_a_short_depth():
+    # β = 8: Kramers' time is ~370, so after S = 10 almost every sample is still where it started,
+    # far from the Boltzmann mass of ~99 % on the left.
+    g = torch.Generator().manual_seed(2)
+    beta, tilt = 8.0, 0.3
+    flow = StableNeuralFlow(lambda x, u=None: ((x.square() - 1).square() + tilt * x).sum(1))
+    left, _, top = _tilted_boltzmann(beta, tilt)
+    x = langevin(flow, torch.ones(4000, 1, dtype=DT), beta, S=10.0, steps=1000, generator=g)
+    assert left > 0.98
+    assert (x[:, 0] < top).double().mean().item() < 0.1
+
+
+def test_langevin_takes_one_temperature_per_sample():
+    g = torch.Generator().manual_seed(3)
+    flow = StableNeuralFlow(lambda x, u=None: 0.5 * x.square().sum(1))
+    beta = torch.tensor([1.0, 4.0], dtype=DT).repeat_interleave(10000)[:, None]
+    x = langevin(flow, torch.zeros(20000, 1, dtype=DT), beta, S=5.0, steps=1000, generator=g)
+    assert x[:10000].var().item() == pytest.approx(1.0, rel=0.05)
+    assert x[10000:].var().item() == pytest.approx(0.25, rel=0.05)
+    with pytest.raises(ValueError, match="broadcast"):
+        langevin(flow, torch.zeros(4, 1), torch.ones(3, 1))
 
 
 def test_langevin_rejects_bad_temperature():
@@ -249,3 +296,31 @@ def test_bad_inputs_are_named():
         EnergyMLP(2, output="relu")
     with pytest.raises(TypeError, match="callable"):
         StableNeuralFlow(3.0)
+
+
+@pytest.mark.parametrize("task,gamma,seed", [("moons", 0.0, 1), ("moons", 1.0, 2), ("spirals", 1e-2, 0)])
+def test_regulariser_checkpoint_metrics_recompute_from_its_weights(task, gamma, seed):
+    # the chapter's regulariser study plots stored metrics: rebuild the stored models and recompute them
+    from dyngeo.checkpoints import load, make_snf
+
+    ckpt = load("snf_regulariser")
+    (run,) = [r for r in ckpt["runs"] if r["task"] == task and r["gamma"] == gamma and r["seed"] == seed]
+    model = (make_snf.build_moons if task == "moons" else make_snf.build_spirals)(seed)
+    model.load_state_dict(run["state"])
+    _, (X_test, y_test) = make_snf.moons_data() if task == "moons" else make_snf.spirals_data()
+    live = make_snf.settle_metrics(model, X_test, y_test)
+    for key in ("accuracy", "speed0", "speedS", "ratio"):
+        assert live[key] == pytest.approx(run["final"][key], rel=1e-5, abs=1e-7), key
+    # and the speed is what it claims to be: ‖f‖ at s = S from a hand-written classical RK4 (the model is
+    # defined by 4 steps of 0.25; torchdiffeq's "rk4" is the 3/8-rule variant, a different discretisation)
+    u = X_test if model.data_dependent else None
+    f = lambda x: model.flow.vector_field(x, u).detach()  # noqa: E731
+    x, h = model.h_u(X_test).detach(), 0.25
+    for _ in range(4):
+        k1 = f(x)
+        k2 = f(x + h / 2 * k1)
+        k3 = f(x + h / 2 * k2)
+        k4 = f(x + h * k3)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    speedS = f(x).norm(dim=1).mean().item()
+    assert speedS == pytest.approx(run["final"]["speedS"], rel=1e-4)

@@ -233,11 +233,23 @@ class FlowClassifier(nn.Module):
 def langevin(flow, x0, beta, S=1.0, steps=100, u=None, generator=None, return_path=False):
     """Euler-Maruyama for the stochastic flow dx = -∂ₓε ds + √(2/β) dW (eq. 6).
 
-    Each step is x ← x - ∂ₓε(x) Δs + √(2Δs/β) ξ with ξ ~ N(0, I). For large S the samples follow the
-    Boltzmann density ∝ exp(-βε) (the stationary solution of eq. 7). Returns x(S), or the whole path
+    Each step is x ← x - ∂ₓε(x) Δs + √(2Δs/β) ξ with ξ ~ N(0, I). Once S exceeds the mixing time, the
+    samples follow the Boltzmann density ∝ exp(-βε) (the stationary solution of eq. 7); between wells
+    separated by a barrier Δε that time grows like exp(βΔε) (Kramers), so a finite S may be far from it.
+    ``beta`` is a positive number, or a tensor broadcastable to ``x0`` (e.g. ``[B, 1]``: one inverse
+    temperature per sample, to run several temperatures in one batch). Returns x(S), or the whole path
     ``[steps + 1, B, n_x]`` with ``return_path``.
     """
-    if beta <= 0:
+    if isinstance(beta, torch.Tensor):
+        if not bool((beta > 0).all()):
+            raise ValueError("beta (the inverse temperature) must be positive everywhere")
+        try:
+            torch.broadcast_shapes(beta.shape, x0.shape)
+        except RuntimeError:
+            raise ValueError(f"beta of shape {tuple(beta.shape)} does not broadcast to x0 of shape "
+                             f"{tuple(x0.shape)}") from None
+        beta = beta.to(x0)
+    elif beta <= 0:
         raise ValueError(f"beta (the inverse temperature) must be positive; got {beta}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1; got {steps}")
@@ -319,9 +331,12 @@ def horizon_gradient(flow, x_S, u=None, terminal_grad=None, running_cost=None):
 
 
 def stationarity_penalty(flow, x_S, u=None, gamma=1e-2):
-    """The regulariser of eq. 26, (γ/2)‖f(x(S))‖² averaged over the batch (= (γ/2)‖∂ₓε‖² for eq. 2).
+    """The regulariser of eq. 26, (γ/2)‖f(x(S))‖² averaged over the batch.
 
-    It is zero only where the flow has stopped, so it pushes trajectories to settle before depth S.
+    Eq. 26 defines the term through the vector field f (its first line); for the gradient flow of eq. 2
+    that is (γ/2)‖∂ₓε‖² (its second line), for the port-Hamiltonian flow of eq. 3 it is (γ/2)‖A∂ₓε‖².
+    It is zero only where the flow has stopped (A is invertible when A + Aᵀ ≺ 0), so it pushes
+    trajectories to settle before depth S.
     """
     if gamma < 0:
         raise ValueError(f"gamma must be non-negative; got {gamma}")
