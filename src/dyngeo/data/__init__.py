@@ -16,3 +16,4 @@ __all__ = ["multi_object_images", "shidoku_solutions", "make_puzzles", "is_valid
 from .subspace_sets import digit_sets, haar_bases, planted_schubert, set_bases  # chapter 08
 __all__ += ["digit_sets", "haar_bases", "planted_schubert", "set_bases"]
 from .manifold_digits import digit_prototypes, render_digits, rotated_digits  # chapter 07
+__all__ += ["digit_prototypes", "render_digits", "rotated_digits"]
