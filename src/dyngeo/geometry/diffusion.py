@@ -210,6 +210,32 @@ class DiffusionMap:
         return tangent_from_jacobian(self.jacobian(x, n_components), d)
 
 
+    def tangents(self, X0, d, n_probe=None, seed=0, n_components=None):
+        """Tangent bases ``[B, D, d]`` at the rows of ``X0`` from the Nyström Jacobian, batched. With
+        ``n_probe`` the Jacobian is only applied to ``n_probe`` random directions (forward mode) and
+        to the resulting basis (reverse mode), a randomised SVD that is exact when the Jacobian's
+        rank is at most ``n_probe`` and close when its other singular values are small."""
+        from torch.func import jacrev, jvp, vjp, vmap
+
+        X0 = self._query(X0).to(torch.float64)
+        f = lambda z: self.project(z[None], n_components)[0]  # noqa: E731
+        if n_probe is None:
+            return torch.stack([tangent_from_jacobian(jacrev(f)(x), d) for x in X0])
+        if n_probe < d:
+            raise ValueError(f"n_probe ({n_probe}) must be at least d ({d})")
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for x in X0:
+            omega = torch.randn(n_probe, x.shape[0], generator=g, dtype=x.dtype).to(x.device)
+            Y = vmap(lambda v: jvp(f, (x,), (v,))[1])(omega).T  # J Ω  [D, p]
+            Qr, _ = torch.linalg.qr(Y)
+            _, pull = vjp(f, x)
+            B = vmap(lambda u: pull(u)[0])(Qr.T)  # Qᵀ J  [p, D]
+            U, _, _ = torch.linalg.svd(B, full_matrices=False)
+            out.append(Qr @ U[:, :d])
+        return torch.stack(out)
+
+
 def tangent_from_jacobian(J, d):
     """Top ``d`` left singular vectors of a Jacobian ``[D, D]``: ``Q`` ``[D, d]`` with ``QᵀQ = I``."""
     J = torch.as_tensor(J)
