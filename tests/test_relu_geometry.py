@@ -170,6 +170,9 @@ def test_pass_through_neuron_gives_six_cells():
     regions = assert_exact(layers, -1, 1)
     assert len(regions) == 6  # was 3
     assert max(np.count_nonzero(regions[i].pattern != regions[j].pattern) for i, j in relu.dual_edges(regions)) == 2
+    # from the cell x < 0, y < 0 (all off), crossing x = 0 turns on unit x and its copy in layer 2
+    across = {tuple(p) for _, p in relu.neighbours(layers, [False, False, False, False], -1, 1)}
+    assert across == {(True, False, True, False), (False, True, False, False)}
 
 
 def test_dead_neurons_and_walls_on_the_box():
