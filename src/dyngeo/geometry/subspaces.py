@@ -271,7 +271,7 @@ def _init_K(n, k, init, seed, dtype, device):
     raise ValueError(f"init must be 'uniform', 'gaussian', 'flag_mean' or an [n, k] matrix; got {init!r}")
 
 
-def svbf_mm(Xs, k, c=1, objective="cos2", iters=200, init="uniform", seed=0, tol=1e-12):
+def svbf_mm(Xs, k, c=1, objective="cos2", iters=200, init="uniform", seed=0, tol=1e-10):
     """The Schubert variety of best fit by majorise-minimise ascent (a reference solver, not the paper's).
 
     Maximises eq. (1) (``objective="cos2"``) or eq. (2) (``"cos"``) over ``K`` ``[n, k]`` with ``KᵀK = I``.
@@ -279,7 +279,8 @@ def svbf_mm(Xs, k, c=1, objective="cos2", iters=200, init="uniform", seed=0, tol
     (``B_i``, ``A_i``: top ``c`` right/left singular vectors of ``X_iᵀK``) and sets ``K`` to the polar
     factor of ``G = Σ_i X_i X_iᵀ K B_i B_iᵀ`` (cos²) or ``G = Σ_i X_i A_i B_iᵀ`` (cos), the maximiser over
     orthonormal ``K`` of the objective's linearisation. As the objective is convex in ``K`` (a maximum
-    of convex functions), each step cannot lower it. Returns ``K`` and the objective after each step.
+    of convex functions), each step cannot lower it. Stops after ``iters`` steps or when a step gains
+    less than ``tol``. Returns ``K`` and the objective before each step and at the end.
     """
     _objective_kind(objective)
     Xs = _stack(Xs)
@@ -440,7 +441,7 @@ def nearest_subspace_predict(classes, Ks, X_test):
     return torch.as_tensor(classes)[theta1.argmin(dim=1).cpu()]
 
 
-def alg3_fit(X_train, y_train, k, solver="mm", temperature=0.1, iters=500, lr=0.05, seed=0, **options):
+def alg3_fit(X_train, y_train, k, solver="mm", temperature=0.1, iters=150, lr=0.1, seed=0, **options):
     """Algorithm III: an SVBF ``K`` for all training sets, the coordinates ``b_i`` of each set (eq. 3),
     and a centroid classifier ``softmax((b_iᵀW)² / T)`` trained by cross-entropy on them.
 
