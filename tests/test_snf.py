@@ -236,9 +236,10 @@ def test_langevin_crosses_the_barrier_of_a_tilted_double_well():
     flow = StableNeuralFlow(lambda x, u=None: ((x.square() - 1).square() + tilt * x).sum(1))
     left, second, top = _tilted_boltzmann(beta, tilt)
     x = torch.ones(6000, 1, dtype=DT)
-    early = langevin(flow, x, beta, S=1.0, steps=100, generator=g)
+    with torch.no_grad():
+        early = langevin(flow, x, beta, S=1.0, steps=100, generator=g)
+        x = langevin(flow, early, beta, S=24.0, steps=2400, generator=g)  # about 7 relaxation times
     assert (early[:, 0] < top).double().mean().item() < left - 0.3  # not mixed yet: the test can tell
-    x = langevin(flow, early, beta, S=24.0, steps=2400, generator=g)  # about 7 relaxation times
     assert (x[:, 0] < top).double().mean().item() == pytest.approx(left, abs=0.02)
     assert x.square().mean().item() == pytest.approx(second, rel=0.03)  # Δs = 1e-2 biases it slightly
 
@@ -250,7 +251,8 @@ def test_langevin_at_low_temperature_does_not_mix_within_a_short_depth():
     beta, tilt = 8.0, 0.3
     flow = StableNeuralFlow(lambda x, u=None: ((x.square() - 1).square() + tilt * x).sum(1))
     left, _, top = _tilted_boltzmann(beta, tilt)
-    x = langevin(flow, torch.ones(4000, 1, dtype=DT), beta, S=10.0, steps=1000, generator=g)
+    with torch.no_grad():
+        x = langevin(flow, torch.ones(4000, 1, dtype=DT), beta, S=10.0, steps=1000, generator=g)
     assert left > 0.98
     assert (x[:, 0] < top).double().mean().item() < 0.1
 

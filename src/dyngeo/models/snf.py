@@ -238,7 +238,8 @@ def langevin(flow, x0, beta, S=1.0, steps=100, u=None, generator=None, return_pa
     separated by a barrier Δε that time grows like exp(βΔε) (Kramers), so a finite S may be far from it.
     ``beta`` is a positive number, or a tensor broadcastable to ``x0`` (e.g. ``[B, 1]``: one inverse
     temperature per sample, to run several temperatures in one batch). Returns x(S), or the whole path
-    ``[steps + 1, B, n_x]`` with ``return_path``.
+    ``[steps + 1, B, n_x]`` with ``return_path``. When gradients are being recorded the result stays
+    differentiable, so every step keeps its graph: call it under ``torch.no_grad()`` to sample.
     """
     if isinstance(beta, torch.Tensor):
         if not bool((beta > 0).all()):
