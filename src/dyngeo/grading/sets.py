@@ -17,6 +17,7 @@ SETS = [
     ("04", "n-code"),
     ("05", "akorn"),
     ("06", "relu-polyhedra"),
+    ("07", "on-manifold-attacks"),
     ("08", "schubert-varieties"),
 ]
 
