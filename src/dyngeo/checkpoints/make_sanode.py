@@ -9,7 +9,10 @@ Run with ``OMP_NUM_THREADS=1``. On one core of the book's CPU, ``letters`` takes
 * ``sanode_letters_raw.pt`` (``letters_raw``): the same recipe at ε_train = 0 with raw inputs x(0) = p,
   three seeds: the control that isolates the input encoding.
 * ``sanode_digits.pt``: one model on scikit-learn's 8x8 digits (the chapter's stand-in for Sec. V), its
-  recipe chosen on a validation split carved out of the training images; the test split is used once.
+  recipe chosen among DIGIT_CANDIDATES on a validation split carved out of the training images; the test
+  split is used once. ``digits_candidate=<i>`` trains one candidate into ``$DYNGEO_SANODE_TMP`` (default:
+  the temporary directory) so that the candidates can run in parallel; ``digits`` trains the missing ones,
+  then selects and evaluates.
 
 Input encoding. Every recipe here maps pixels p ∈ [0, 1] onto the wells, x(0) = a(2p − 1)
 (:func:`~dyngeo.models.sanode.pixels_to_wells`), except the digits candidate that tests raw intensities.
@@ -22,8 +25,11 @@ steps at lr 3e-3 decayed to 0 on a cosine, batch 250, Euler Δt = 0.1, T_train =
 ±10a, gradient norm clipped at 10, orthogonality penalty 0.01.
 """
 
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -39,6 +45,7 @@ SEEDS = (0, 1, 2)
 LETTER_STEPS, LETTER_LR = 400, 3e-3
 EPS_TEST = tuple(round(0.1 * i, 1) for i in range(11))
 PER_LETTER_TEST = 200
+CANDIDATE_DIR = Path(os.environ.get("DYNGEO_SANODE_TMP", tempfile.gettempdir()))  # per-model results
 
 
 def letters_test_set(eps_test, per=PER_LETTER_TEST):
@@ -74,18 +81,34 @@ def train_letter_model(eps, seed):
     return model.state_dict(), {"losses": losses[::5], "seconds": seconds, "mf": mf, "acc": acc}
 
 
+def letter_level(eps):
+    """Train (or reuse from ``CANDIDATE_DIR``) the models of every seed at training noise ``eps``."""
+    out = {}
+    for seed in SEEDS:
+        path = CANDIDATE_DIR / f"sanode_letters_{eps}_{seed}.pt"
+        if not path.exists():
+            cpu0 = time.process_time()
+            state, notes = train_letter_model(eps, seed)
+            notes["cpu_seconds"] = time.process_time() - cpu0
+            torch.save({"state": state, "notes": notes}, path)
+        r = torch.load(path, weights_only=True)
+        out[eps, seed] = (r["state"], r["notes"])
+    return out
+
+
 def make_letters():
-    t0 = time.time()
-    runs = {(e, s): train_letter_model(e, s) for e in LETTER_NOISES for s in SEEDS}
-    total = time.time() - t0
+    runs = {}
+    for eps in LETTER_NOISES:
+        runs.update(letter_level(eps))
+    cpu = sum(r[1]["cpu_seconds"] for r in runs.values())
     save({"models": {f"{e}/{s}": r[0] for (e, s), r in runs.items()},
           "notes": {f"{e}/{s}": r[1] for (e, s), r in runs.items()},
           "eps_train": LETTER_NOISES, "seeds": SEEDS, "eps_test": EPS_TEST, "per_letter_test": PER_LETTER_TEST,
           "input_map": "pixels_to_wells", "dt": DT, "T_train": T_TRAIN, "T_eval": T_EVAL,
           "recipe": f"x0 = a(2p-1); Adam {LETTER_STEPS} steps, lr {LETTER_LR:g} cosine to 0, batch 250, penalty 0.01, "
                     "grad-norm clip 10, T_train 10, dt 0.1",
-          "seconds_total": total}, "sanode_letters")
-    print(f"letters: {len(runs)} models in {total:.0f} s")
+          "cpu_seconds_total": cpu}, "sanode_letters")
+    print(f"letters: {len(runs)} models, {cpu:.0f} s of CPU in all")
 
 
 def make_letters_raw():
@@ -112,10 +135,9 @@ def make_letters_raw():
 
 # Digits: candidate recipes, compared on a validation split of the training images.
 DIGIT_CANDIDATES = {
-    "raw p, penalty 0.64, 1500 steps": dict(wells=False, penalty=0.64, steps=1500),
-    "wells, penalty 0.64, 1500 steps": dict(wells=True, penalty=0.64, steps=1500),
-    "wells, penalty 0, 1500 steps": dict(wells=True, penalty=0.0, steps=1500),
-    "wells, penalty 0.64, 3000 steps": dict(wells=True, penalty=0.64, steps=3000),
+    "raw p, penalty 0.64": dict(wells=False, penalty=0.64, steps=1000),
+    "wells, penalty 0.64": dict(wells=True, penalty=0.64, steps=1000),
+    "wells, penalty 0": dict(wells=True, penalty=0.0, steps=1000),
 }
 DIGIT_LR, DIGIT_BATCH, VAL_FRACTION = 3e-3, 250, 0.2
 
@@ -135,29 +157,41 @@ def encode(X, wells):
     return pixels_to_wells(X) if wells else X
 
 
-def train_digit_candidate(X, y, wells, penalty, steps, seed=0):
-    """One digits model: Adam, lr 3e-3 cosine-decayed to 0, batch 250, T_train 10, Δt 0.1, clip 10."""
+def train_digit_candidate(index, seed=0):
+    """Train candidate number ``index`` of DIGIT_CANDIDATES on the training part and score it on the
+    validation split (Adam, lr 3e-3 cosine-decayed to 0, batch 250, T_train 10, Δt 0.1, clip 10); the
+    result goes to ``CANDIDATE_DIR`` so that the candidates can run as parallel processes."""
+    name = list(DIGIT_CANDIDATES)[index]
+    cfg = DIGIT_CANDIDATES[name]
+    Xtr, ytr, Xval, yval, _, _ = digits_split()
+    t0 = time.time()
     model = SANODE(line_attractors(10, 64), seed=seed)
-    losses = train_sanode(model, encode(X, wells), y, steps, lr=DIGIT_LR, batch=DIGIT_BATCH, T=T_TRAIN, dt=DT,
-                          penalty=penalty, seed=seed, desc="digits", schedule=cosine_schedule(steps))
-    return model, losses
+    losses = train_sanode(model, encode(Xtr, cfg["wells"]), ytr, cfg["steps"], lr=DIGIT_LR, batch=DIGIT_BATCH,
+                          T=T_TRAIN, dt=DT, penalty=cfg["penalty"], seed=seed, desc=name,
+                          schedule=cosine_schedule(cfg["steps"]))
+    seconds, cpu = time.time() - t0, time.process_time()
+    with torch.no_grad():
+        val_acc = accuracy95(model(encode(Xval, cfg["wells"]), T=T_EVAL, dt=DT), model.attractors, yval)
+    print(f"digits candidate {name!r}: validation accuracy {val_acc:.4f} ({seconds:.0f} s wall, {cpu:.0f} s CPU)",
+          flush=True)
+    torch.save({"name": name, "state": model.state_dict(), "val_accuracy95": val_acc, "seconds": seconds,
+                "cpu_seconds": cpu, "losses": losses[::10], **cfg}, CANDIDATE_DIR / f"sanode_digits_candidate{index}.pt")
 
 
 def make_digits():
-    Xtr, ytr, Xval, yval, Xte, yte = digits_split()
-    results, best = {}, None
-    for name, cfg in DIGIT_CANDIDATES.items():
-        t0 = time.time()
-        model, losses = train_digit_candidate(Xtr, ytr, **cfg)
-        seconds = time.time() - t0
-        with torch.no_grad():
-            val_acc = accuracy95(model(encode(Xval, cfg["wells"]), T=T_EVAL, dt=DT), model.attractors, yval)
-        results[name] = {"val_accuracy95": val_acc, "seconds": seconds, "losses": losses[::10], **cfg}
-        print(f"digits candidate {name!r}: validation accuracy {val_acc:.4f} ({seconds:.0f} s)", flush=True)
-        if best is None or val_acc > results[best[0]]["val_accuracy95"]:
-            best = (name, model)
-    name, model = best
-    wells = DIGIT_CANDIDATES[name]["wells"]
+    """Pick the candidate with the best validation accuracy, evaluate it once on the test split, save."""
+    results = {}
+    for index in range(len(DIGIT_CANDIDATES)):
+        path = CANDIDATE_DIR / f"sanode_digits_candidate{index}.pt"
+        if not path.exists():
+            train_digit_candidate(index)
+        r = torch.load(path, weights_only=True)
+        results[r.pop("name")] = r
+    name = max(results, key=lambda k: results[k]["val_accuracy95"])
+    model = SANODE(line_attractors(10, 64))
+    model.load_state_dict(results[name]["state"])
+    wells = results[name]["wells"]
+    _, ytr, _, yval, Xte, yte = digits_split()
     with torch.no_grad():  # the one look at the test split
         xT = model(encode(Xte, wells), T=T_EVAL, dt=DT)
         acc = accuracy95(xT, model.attractors, yte)
@@ -169,7 +203,8 @@ def make_digits():
     recipe = (f"{'x0 = a(2p-1)' if wells else 'x0 = p'}; Adam {cfg['steps']} steps, lr {DIGIT_LR:g} cosine to 0, "
               f"batch {DIGIT_BATCH}, penalty {cfg['penalty']}, grad-norm clip 10; trained on "
               f"{len(ytr)} images, chosen on {len(yval)} validation images")
-    save({"model": model.state_dict(), "chosen": name, "candidates": results, "wells": wells, "dt": DT,
+    candidates = {k: {f: v for f, v in r.items() if f != "state"} for k, r in results.items()}
+    save({"model": model.state_dict(), "chosen": name, "candidates": candidates, "wells": wells, "dt": DT,
           "T_train": T_TRAIN, "T_eval": T_EVAL, "recipe": recipe, "test_accuracy95": acc, "perfect": perfect,
           "near": near, "failed": failed, "split_seed": 1, "val_fraction": VAL_FRACTION}, "sanode_digits")
 
@@ -181,5 +216,10 @@ if __name__ == "__main__":
         make_letters()
     if "letters_raw" in which:
         make_letters_raw()
+    for arg in which:
+        if arg.startswith("letters_level="):  # e.g. letters_level=0.3: the seeds of one noise, for parallel runs
+            letter_level(float(arg.split("=")[1]))
+        if arg.startswith("digits_candidate="):  # e.g. digits_candidate=1: one candidate, for parallel runs
+            train_digit_candidate(int(arg.split("=")[1]))
     if "digits" in which:
         make_digits()
