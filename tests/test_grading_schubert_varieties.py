@@ -6,7 +6,7 @@ import scipy.linalg as sl
 import torch
 
 from dyngeo.grading.schubert_varieties import (check_chordal_distance, check_fit_one_column, check_manifold_dimension,
-                                               check_principal_angles, check_schubert_distance)
+                                               check_mm_step, check_principal_angles, check_schubert_distance)
 
 from checking import ROOT, accepts, rejects
 
@@ -228,3 +228,61 @@ def test_fit_one_column_mistakes():
     rejects(check_fit_one_column, mean_first_columns, "not the best single column")
     rejects(check_fit_one_column, library, "switched off")
     rejects(check_fit_one_column, lambda Xs: np.eye(Xs.shape[1])[:, :2], "one vector")
+
+
+# ---------------------------------------------------------------------------------------- mm_step
+
+mm_step = SOLUTION["mm_step"]
+
+
+def test_mm_step_right_answers_pass():
+    accepts(check_mm_step, mm_step)
+
+    def vectorised_qr(Xs, K):  # batched torch, and QR of G: another basis of the same span
+        Xs, K = torch.as_tensor(Xs), torch.as_tensor(K)
+        M = Xs.transpose(1, 2) @ K
+        b = torch.linalg.svd(M)[2][:, 0, :]
+        G = torch.einsum("rnl,rl,rk->nk", Xs, (M @ b.unsqueeze(2)).squeeze(2), b)
+        return torch.linalg.qr(G)[0]
+
+    def scipy_polar(Xs, K):
+        G = sum(X @ X.T @ K @ np.outer(b, b) for X in Xs for b in [np.linalg.svd(X.T @ K)[2][0]])
+        return sl.polar(G)[0]
+
+    accepts(check_mm_step, vectorised_qr)
+    accepts(check_mm_step, scipy_polar)
+
+
+def test_mm_step_mistakes():
+    def returns_g(Xs, K):
+        G = np.zeros_like(K)
+        for X in Xs:
+            b = np.linalg.svd(X.T @ K)[2][0]
+            G += X @ X.T @ K @ np.outer(b, b)
+        return G
+
+    def smallest_b(Xs, K):
+        G = np.zeros_like(K)
+        for X in Xs:
+            b = np.linalg.svd(X.T @ K)[2][-1]
+            G += X @ X.T @ K @ np.outer(b, b)
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        return U @ Vt
+
+    def no_data(Xs, K):
+        G = np.zeros_like(K)
+        for X in Xs:
+            b = np.linalg.svd(X.T @ K)[2][0]
+            G += K @ np.outer(b, b)
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        return U @ Vt
+
+    def library(Xs, K):
+        from dyngeo.geometry.subspaces import svbf_mm
+        return svbf_mm(torch.as_tensor(Xs), K.shape[1], iters=1, init=torch.as_tensor(K))[0]
+
+    rejects(check_mm_step, returns_g, "polar factor")
+    rejects(check_mm_step, smallest_b, "top right singular vector")
+    rejects(check_mm_step, no_data, "carry the data")
+    rejects(check_mm_step, library, "switched off")
+    rejects(check_mm_step, lambda Xs, K: K.T, "shape")

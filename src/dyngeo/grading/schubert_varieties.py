@@ -12,13 +12,13 @@ from ..geometry import subspaces as sv
 from . import GradingError, checker, judge
 
 __all__ = ["check_principal_angles", "check_manifold_dimension", "check_chordal_distance", "check_schubert_distance",
-           "check_fit_one_column"]
+           "check_fit_one_column", "check_mm_step"]
 
 S = "dyngeo.geometry.subspaces."
 ANGLES = [S + "principal_angles", S + "grassmann_distance", S + "schubert_distance", "scipy.linalg.subspace_angles",
           "scipy.linalg._decomp_svd.subspace_angles"]
 DIMENSIONS = [S + "dim_grassmann", S + "dim_stiefel", S + "dim_flag", S + "dim_orthogonal"]
-FITS = [S + "flag_mean", S + "svbf_mm", S + "svbf_adam", S + "flag_median", S + "svbf_coordinates", S + "alg2_fit",
+FITS = [S + "flag_mean", S + "svbf_mm", S + "_polar", S + "svbf_adam", S + "flag_median", S + "svbf_coordinates", S + "alg2_fit",
         S + "alg3_fit"]
 
 
@@ -222,3 +222,50 @@ def check_fit_one_column(ask, seed):
             objective = float(np.sum(np.einsum("rnl,n->rl", Xs, K) ** 2))
             raise GradingError(f"K is not the best single column ({case}): Σ cos² θ_1 = {objective:.6f}, the optimum is "
                                f"{evals[-1]:.6f}{cause}")
+
+
+def _mm_reference(Xs, K, smallest=False, no_data=False):
+    """One MM step of the chapter (eq. 3, c = 1); the variants are the mistakes the checker recognises."""
+    M = np.einsum("rnl,nk->rlk", Xs, K)  # X_iᵀK
+    B = np.linalg.svd(M)[2][:, -1 if smallest else 0, :]  # [r, k]
+    KB = np.einsum("nk,rk->rn", K, B)
+    if no_data:
+        G = np.einsum("rn,rk->nk", KB, B)
+    else:
+        G = np.einsum("rnl,rml,rm,rk->nk", Xs, Xs, KB, B)
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    return U @ Vt, G
+
+
+def _span_angle(A, B):
+    return float(_angles(A, B).max())
+
+
+@checker(points=2, target="mm_step", forbid=FITS)
+def check_mm_step(ask, seed):
+    """One majorise-minimise step: the span of the new K, its orthonormality, and the objective not falling."""
+    rng = np.random.default_rng(seed)
+    for r, n, l, k in [(10, 12, 3, 2), (8, 9, 2, 3), (15, 20, 4, 4)]:
+        Xs = np.stack([np.linalg.qr(rng.normal(size=(n, l)))[0] for _ in range(r)])
+        K = np.linalg.qr(rng.normal(size=(n, k)))[0]
+        case = f"{r} sets of l = {l} in R^{n}, k = {k}"
+        got = judge.array(ask("answer(Xs.copy(), K.copy())", case=case, Xs=Xs, K=K), f"the new K ({case})")
+        if got.shape != (n, k):
+            raise GradingError(f"the new K should have shape ({n}, {k}), like K; got {got.shape} ({case})")
+        want, G = _mm_reference(Xs, K)
+        error = float(np.linalg.norm(got.T @ got - np.eye(k)))
+        if error > 1e-8:
+            along = _span_angle(got, want) < 1e-6
+            raise GradingError(f"the new K should have orthonormal columns; ||KᵀK - I|| = {error:.3g} ({case})"
+                               + (". Its span is right: return the polar factor U Vᵀ of G = U Σ Vᵀ, not G itself"
+                                  if along else ""))
+        angle = _span_angle(got, want)
+        if angle > 1e-6:
+            cause = ""
+            if _span_angle(got, _mm_reference(Xs, K, smallest=True)[0]) < 1e-6:
+                cause = ". Likely cause: b_i must be the top right singular vector of X_iᵀK (the largest cosine)"
+            elif _span_angle(got, K) < 1e-6:
+                cause = (". Likely cause: the new K spans the old one; G must carry the data, "
+                         "G = Σ X_i X_iᵀ K b_i b_iᵀ")
+            raise GradingError(f"the new K spans a different subspace from one MM step's: it is {np.degrees(angle):.3g}° "
+                               f"away ({case}){cause}")
