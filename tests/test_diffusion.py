@@ -149,3 +149,24 @@ def test_rotated_digits_parameters():
     assert X.dtype == torch.float32 and X.min() >= 0 and X.max() <= 1
     same = (y == 1) & (p[:, 0] == 0) & (p[:, 1] == 1)
     assert same.sum() == 1
+
+
+def test_checkpointed_attacks_recompute():
+    """The chapter's stored attack sweep: rerun seed 0's attacks on three starts from the stored weights."""
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints import make_on_manifold as om
+
+    ck = load("on_manifold")
+    X, y, params, _ = om.dataset()
+    cidm, _ = om.class_manifold(X, y, params)
+    net = om.classifier()
+    net.load_state_dict(ck["nets"][0])
+    x0, th0, s0 = om.starts(0)
+    x0 = x0[:3]
+    run = ck["runs"][0]
+    np.testing.assert_allclose(th0, run["theta0"].numpy())
+    np.testing.assert_allclose(s0, run["scale0"].numpy())
+    adv_on, flip_on, _, adv_off, flip_off, radius = om.attack(net.eval(), cidm, x0, torch.full((3,), om.DIGIT), seed=0)
+    assert torch.equal(flip_on, run["flip_on"][:3]) and torch.equal(flip_off, run["flip_off"][:3])
+    assert (adv_on - run["adv_on"][:3]).abs().max() < 1e-4
+    assert torch.allclose(radius, run["radius_off"][:3], equal_nan=True)
