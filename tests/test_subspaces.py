@@ -187,3 +187,30 @@ def test_classifiers_run_and_beat_chance_on_digits():
     model = sv.alg3_fit(d.train, d.train_labels, 3)
     acc3 = (sv.alg3_predict(model, d.test) == d.test_labels).double().mean()
     assert acc2 > 0.8 and acc1 > 0.5 and acc3 > 0.5
+
+
+def test_mm_beats_a_random_search_on_gr_2_4():
+    # No closed form for c = 1 < min(l, k): compare with the best of 20,000 Haar-random K on Gr(2, 4)
+    Xs = haar_bases(15, 4, 2, seed=11)
+    candidates = haar_bases(20000, 4, 2, seed=12)
+    cos = torch.linalg.svdvals(Xs.transpose(1, 2).unsqueeze(0) @ candidates.unsqueeze(1))[..., 0]  # [20000, 15]
+    best_random = float((cos**2).mean(1).max())
+    best_mm = max(sv.svbf_mm(Xs, 2, iters=500, seed=s)[1][-1] for s in range(3))
+    assert best_random - 1e-9 <= best_mm <= 1 + 1e-12
+    assert best_mm - best_random < 0.02  # the random search comes close: both see the same landscape
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_device_agnostic_on_cuda():
+    Xs, W = planted_schubert(64, 3, 2, 40, seed=0)
+    K, hist = sv.svbf_mm(Xs.cuda(), 2)
+    assert K.is_cuda and hist[-1] > 1 - 1e-10
+    assert sv.principal_angles(K, W.cuda()).max() < 1e-6
+    K_a, _, _ = sv.svbf_adam(Xs.cuda(), 2, iters=50)
+    assert K_a.is_cuda
+    d = digit_sets(2, classes=(3, 8), seed=0)
+    classes, Ks = sv.alg2_fit(d.train.cuda(), d.train_labels, 2)
+    pred = sv.nearest_subspace_predict(classes, Ks, d.test.cuda())
+    assert (pred == d.test_labels).double().mean() > 0.8
+    model = sv.alg3_fit(d.train.cuda(), d.train_labels, 2)
+    assert sv.alg3_predict(model, d.test.cuda()).shape == d.test_labels.shape
