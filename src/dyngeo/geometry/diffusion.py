@@ -109,7 +109,10 @@ class DiffusionMap:
         rho = knn_bandwidth(Xn, self.k) if self.method == "cidm" else np.ones(N)
         if np.any(rho <= 0):
             raise ValueError("repeated points give a zero bandwidth; remove duplicates or raise k")
-        sq = ((Xn[:, None, :] - Xn[None, :, :]) ** 2).sum(-1) / np.outer(rho, rho)
+        norms = (Xn**2).sum(1)
+        sq = np.maximum(norms[:, None] + norms[None, :] - 2 * Xn @ Xn.T, 0)
+        np.fill_diagonal(sq, 0)
+        sq = sq / np.outer(rho, rho)
         if self.eps == "auto":
             m = min(self.k_eps, N - 1)
             eps, self.dimension = tune_epsilon(np.partition(sq, m, axis=1)[:, :m + 1])
@@ -121,8 +124,15 @@ class DiffusionMap:
         D = Ka.sum(1)
         S = Ka / np.sqrt(np.outer(D, D))
         S = (S + S.T) / 2
-        lam, v = eigh(S, subset_by_index=[N - self.n_components, N - 1])
-        lam, v = lam[::-1], v[:, ::-1]
+        if N > 300 and self.n_components < N // 4:  # Lanczos for the top of the spectrum, started from 1
+            from scipy.sparse.linalg import eigsh
+
+            lam, v = eigsh(S, k=self.n_components, which="LA", v0=np.ones(N))
+            order = np.argsort(lam)[::-1]
+            lam, v = lam[order], v[:, order]
+        else:
+            lam, v = eigh(S, subset_by_index=[N - self.n_components, N - 1])
+            lam, v = lam[::-1], v[:, ::-1]
         phi = v / np.sqrt(D)[:, None]
         phi = phi * np.sign(phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])])  # fixed signs
         self.eps_, self.rho, self.q, self.degrees = eps, rho, q, D
@@ -160,10 +170,9 @@ class DiffusionMap:
             d = (sq + 1e-300).sqrt()
             rho_y = torch.topk(d, self.k, dim=1, largest=False).values.mean(1)
             sq = sq / (rho_y[:, None] * t["rho"][None, :])
-        K = torch.exp(-sq / self.eps_**2)
-        if self.alpha:
-            K = K / (K.sum(1, keepdim=True) ** self.alpha * t["q"][None, :] ** self.alpha)
-        return K / K.sum(1, keepdim=True)
+        # the row normalisation cancels q(y)^α, so P is a softmax: stable far from the data, where
+        # every kernel value underflows (and P tends to the nearest training point)
+        return torch.softmax(-sq / self.eps_**2 - self.alpha * t["q"].log()[None, :], dim=1)
 
     def extend(self, Y, n_components=None):
         """Nyström extension of the eigenfunctions (eq. 2): ``[M, L]``, equal to ``phi`` at the
