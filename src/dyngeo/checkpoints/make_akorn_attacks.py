@@ -11,7 +11,8 @@ adversarial digits (the mean over ``DRAWS`` random draws of the oscillators). It
 the CNN's adversarial digits to the AKOrN models (a black-box attack): if those hurt more than
 the white-box attack, the white-box gradient is not to be trusted.
 
-Run: ``python -m dyngeo.checkpoints.make_akorn_attacks`` (about 20 minutes on two CPU cores);
+Run: ``python -m dyngeo.checkpoints.make_akorn_attacks`` (one thread; on a heavily loaded two-core
+machine each AKOrN model took 20-25 minutes, the CNN two);
 ``--only NAME ... --out PATH`` computes only those models into ``PATH``, ``--extra-eot K ... --out
 PATH`` only those points of the EoT sweep, and ``--merge PATH ...`` combines such parts into
 ``akorn_attacks.pt``.
