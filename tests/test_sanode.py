@@ -224,7 +224,7 @@ def test_shipped_digits_checkpoint_recomputes_its_validation_and_test_accuracy()
     assert abs(val - chosen["val_accuracy95"]) < 1e-9
     assert chosen["val_accuracy95"] == max(c["val_accuracy95"] for c in state["candidates"].values())
     assert abs(acc - state["test_accuracy95"]) < 1e-9
-    assert acc >= 0.85  # 89.1 % when the checkpoint was made (recipe chosen on validation, test read once)
+    assert acc >= 0.9  # 94.65 % when the checkpoint was made (recipe chosen on validation, test read once)
 
 
 def test_shipped_letters_checkpoint_recomputes_the_sweep_and_clean_letters_reach_their_attractors():

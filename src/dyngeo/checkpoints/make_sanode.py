@@ -1,7 +1,10 @@
 """Train the SA-nODE checkpoints of chapter 2: ``python -m dyngeo.checkpoints.make_sanode [letters|digits]``.
 
-Run with ``OMP_NUM_THREADS=1``. On one core of the book's CPU, ``letters`` takes about 6 min,
-``letters_raw`` 1 min and ``digits`` about 8 min (the times measured are stored in the checkpoints).
+Run with ``OMP_NUM_THREADS=1``. CPU time measured for the shipped checkpoints (one thread per process;
+stored in the checkpoints): ``letters`` 341 s for its 18 models, ``letters_raw`` about 1 min, ``digits``
+287 s for its four candidates (54, 57, 57 and 119 s). On a loaded machine the wall time is much longer:
+run ``letters_level=<eps>`` and ``digits_candidate=<i>`` as parallel processes, then ``letters digits``
+to assemble (results are cached in ``$DYNGEO_SANODE_TMP``).
 
 * ``sanode_letters.pt``: the noise sweep of the paper's Fig. 3 on the 7x7 letters (Sec. IV): one model
   per training noise ε_train in LETTER_NOISES and seed in SEEDS, and the overlap m_f (Eq. 5) and the
@@ -138,6 +141,7 @@ DIGIT_CANDIDATES = {
     "raw p, penalty 0.64": dict(wells=False, penalty=0.64, steps=1000),
     "wells, penalty 0.64": dict(wells=True, penalty=0.64, steps=1000),
     "wells, penalty 0": dict(wells=True, penalty=0.0, steps=1000),
+    "wells, penalty 0.64, 3000 steps": dict(wells=True, penalty=0.64, steps=3000),
 }
 DIGIT_LR, DIGIT_BATCH, VAL_FRACTION = 3e-3, 250, 0.2
 
