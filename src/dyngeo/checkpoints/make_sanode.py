@@ -1,7 +1,7 @@
 """Train the SA-nODE checkpoints of chapter 2: ``python -m dyngeo.checkpoints.make_sanode [letters|digits]``.
 
 Run with ``OMP_NUM_THREADS=1``. CPU time measured for the shipped checkpoints (one thread per process;
-stored in the checkpoints): ``letters`` 341 s for its 18 models, ``letters_raw`` about 1 min, ``digits``
+stored in the checkpoints): ``letters`` 341 s for its 18 models, ``letters_raw`` about 1 min (estimated, not timed: three runs of the same recipe), ``digits``
 287 s for its four candidates (54, 57, 57 and 119 s). On a loaded machine the wall time is much longer:
 run ``letters_level=<eps>`` and ``digits_candidate=<i>`` as parallel processes, then ``letters digits``
 to assemble (results are cached in ``$DYNGEO_SANODE_TMP``).
