@@ -17,3 +17,5 @@ from .subspace_sets import digit_sets, haar_bases, planted_schubert, set_bases  
 __all__ += ["digit_sets", "haar_bases", "planted_schubert", "set_bases"]
 from .manifold_digits import digit_prototypes, render_digits, rotated_digits  # chapter 07
 __all__ += ["digit_prototypes", "render_digits", "rotated_digits"]
+from .brain_roi import SUPERCATEGORIES, TABLE1_SIZES, brain_roi  # chapter 09
+__all__ += ["SUPERCATEGORIES", "TABLE1_SIZES", "brain_roi"]
