@@ -135,6 +135,10 @@ def test_layer_rdms_through_hooks():
     name, r, scores = rsa.best_layer(rdms, rdms["2"])
     assert name == "2" and r == pytest.approx(1)
     assert not net[0]._forward_hooks
+    cnn = torch.nn.Sequential(torch.nn.Unflatten(1, (1, 4, 4)), torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
+    rdms = rsa.layer_rdms(cnn, torch.randn(5, 16))  # the hooks must not change what flows on
+    assert list(rdms) == ["0", "1", "2"]
+    np.testing.assert_allclose(rdms["1"].numpy(), rdms["2"].numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="no such"):
         rsa.layer_rdms(net, X, ["fc"])
 

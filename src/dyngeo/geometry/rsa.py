@@ -143,8 +143,10 @@ def layer_rdms(model, X, layers=None):
         raise ValueError(f"no such layers: {unknown}; the model has {[n for n in modules if n]}")
     outputs, hooks = {}, []
     for name in layers:
-        hooks.append(modules[name].register_forward_hook(
-            lambda mod, inp, out, name=name: outputs.setdefault(name, out.detach().flatten(1))))
+        def hook(mod, inp, out, name=name):  # returns None: a hook that returns a value replaces the output
+            outputs.setdefault(name, out.detach().flatten(1))
+
+        hooks.append(modules[name].register_forward_hook(hook))
     try:
         was_training = model.training
         model.eval()
