@@ -7,6 +7,8 @@ written differently get full marks on every seed tried.
 
 import pathlib
 
+import torch
+
 from dyngeo.grading import run_check
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,3 +29,16 @@ def accepts(check, candidate, seeds=SEEDS):
     """Assert that ``check`` gives ``candidate`` full marks on every seed."""
     for seed in seeds:
         assert run_check(check, candidate, seed) == (True, "passed"), (seed, run_check(check, candidate, seed))
+
+
+class AlwaysEqual(torch.Tensor):
+    """A tensor that claims to equal everything, through == and through torch's comparisons."""
+
+    def __eq__(self, other):
+        return True
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal, torch.isclose, torch.Tensor.__eq__):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})

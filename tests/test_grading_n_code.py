@@ -11,7 +11,7 @@ from dyngeo.grading.n_code import (check_autoncode_latent, check_increasing_fit_
 from dyngeo.models import MLPField
 from dyngeo.models.ncode import AugmentedField, ParamTemplate, fit_latent_gmm, latent_state, sparse_theta
 
-from checking import accepts, rejects
+from checking import AlwaysEqual, accepts, rejects
 
 # ---------------------------------------------------------------------------------- per_sample_mlp
 
@@ -361,19 +361,6 @@ def test_sample_latent_rejects_the_library_and_nan():
 
 
 # -------------------------------------------------------------------------------------- lying objects
-
-
-class AlwaysEqual(torch.Tensor):
-    """A tensor that claims to equal everything, through == and through torch's comparisons."""
-
-    def __eq__(self, other):
-        return True
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        if func in (torch.allclose, torch.equal, torch.isclose, torch.Tensor.__eq__):
-            return True
-        return super().__torch_function__(func, types, args, kwargs or {})
 
 
 def test_objects_that_claim_equality_do_not_pass():

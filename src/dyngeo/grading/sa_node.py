@@ -25,16 +25,6 @@ DT = torch.float64
 SANODE_PATH = "dyngeo.models.sanode"
 
 
-def _with_case(compare, got, expected, what, case, **options):
-    """``judge.close`` or ``judge.close_number``, with the case named also when validation fails (NaN, type)."""
-    try:
-        return compare(got, expected, what, case=case, **options)
-    except GradingError as error:
-        if case in str(error):
-            raise
-        raise GradingError(f"{error} (case: {case})") from None
-
-
 def _drift(x, a, gamma):
     return 4 * gamma * x * (a * a - x * x)
 
@@ -50,7 +40,7 @@ def check_double_well_drift(ask, seed):
         case = f"x of shape {shape}, a = {a:.3f}, γ = {gamma:.3f}"
         got = ask("answer(x.clone(), a, gamma)", case=case, x=x, a=a, gamma=gamma)
         expected = _drift(x, a, gamma)
-        _with_case(judge.close, got, expected, "the drift", case, rtol=1e-6, atol=1e-9,
+        judge.close(got, expected, "the drift", case=case, rtol=1e-6, atol=1e-9,
                     hints=[(gamma * (x**2 - a**2) ** 2, "you returned the potential V(x); the drift is −V'(x)"),
                            (-gamma * (x**2 - a**2) ** 2, "you returned −V(x); the drift is −V'(x), the derivative"),
                            (gamma * x * (a**2 - x**2), "a factor 4 is missing: d/dx (x² − a²)² = 4x(x² − a²)"),
@@ -74,7 +64,7 @@ def check_coupling_matrix(ask, seed):
         case = f"a random non-orthogonal {n} x {n} Φ and λ = {judge.show(lam, 3)}"
         got = ask("answer(Phi.clone(), lam.clone())", case=case, Phi=Phi, lam=lam)
         expected = _coupling(Phi, lam).numpy()  # an array: NumPy answers are fine too
-        _with_case(judge.close, got, expected, "A", case, rtol=1e-6, atol=1e-8,
+        judge.close(got, expected, "A", case=case, rtol=1e-6, atol=1e-8,
                     hints=[(Phi @ torch.diag(lam) @ Phi.T, "you computed Φ Λ Φᵀ: it equals Φ Λ Φ⁻¹ only when Φ is "
                             "orthogonal, and this Φ is not"),
                            (torch.linalg.solve(Phi, torch.diag(lam) @ Phi), "you computed Φ⁻¹ Λ Φ: the eigenvectors "
@@ -95,7 +85,7 @@ def check_stability_bound(ask, seed):
         case = f"a = {a:.4f}, γ = {gamma:.4f}, N = {N}"
         got = ask("answer(a, gamma, N)", case=case, a=a, gamma=gamma, N=N)
         expected = 8 * a * a * gamma * math.sqrt(N)
-        _with_case(judge.close_number, got, expected, "the bound", case, rtol=1e-6, atol=1e-12,
+        judge.close_number(got, expected, "the bound", case=case, rtol=1e-6, atol=1e-12,
                            hints=[(8 * a * a * gamma, "β is left out: the mode grows when −8γa² + βλ > 0, so the bound "
                                    "on λ is 8γa²/β"),
                                   (8 * a * a * gamma / math.sqrt(N), "you multiplied by β = 1/√N; divide by it (the "
@@ -145,7 +135,7 @@ def check_max_growth_rate(ask, seed):
             got = ask(BUILD_MODEL + "result = answer(model, lam.clone())", case=case, state=state, K=K, N=N, lam=lam)
             A = _coupling(Phi, lam)
             expected = _top(_jacobian(A, gamma, a, beta, target))
-            _with_case(judge.close_number, got, expected, "the largest real part", case, rtol=1e-6, atol=1e-6, hints=[
+            judge.close_number(got, expected, "the largest real part", case=case, rtol=1e-6, atol=1e-6, hints=[
                 (_top(_jacobian(_coupling(Phi, own), gamma, a, beta, target)), "you used the model's own eigenvalues; "
                  "replace them by lam (keep only the eigenvectors)"),
                 (_top(_jacobian(A, gamma, a, 1.0, target)), "β is left out: J = diag(f'(φ)) + βA with β = model.beta"),
@@ -190,7 +180,7 @@ def check_accuracy95(ask, seed):
         m = (torch.sign(xs) * torch.sign(attractors[y])).mean(dim=1)
         expected = (m >= 0.95).double().mean().item()
         agree = (torch.sign(xs) == torch.sign(attractors[y])).double().mean(dim=1)
-        _with_case(judge.close_number, got, expected, "the accuracy", case, rtol=1e-6, atol=1e-9, hints=[
+        judge.close_number(got, expected, "the accuracy", case=case, rtol=1e-6, atol=1e-9, hints=[
             ((m > 0.95).double().mean().item(), "a sample with exactly m = 0.95 must count (the rule is >= 0.95, not >)"),
             ((agree >= 0.95).double().mean().item(), "you thresholded the fraction of agreeing pixels; m = (1/N) Σ "
              "sign·sign = 1 − 2·(wrong pixels)/N, so 2 wrong pixels of 40 give m = 0.9"),

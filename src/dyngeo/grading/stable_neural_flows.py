@@ -42,16 +42,6 @@ else:
 """
 
 
-def _with_case(compare, got, expected, what, case, **options):
-    """``judge.close`` or ``judge.close_number``, with the case named also when validation fails (NaN, type)."""
-    try:
-        return compare(got, expected, what, case=case, **options)
-    except GradingError as error:
-        if case in str(error):
-            raise
-        raise GradingError(f"{error} (case: {case})") from None
-
-
 def _draw_energy(g, n_x, n_u, hidden, output, scale=0.8):
     """An EnergyMLP with weights drawn from ``g``: returns (energy, spec, state) to rebuild it in the kernel."""
     energy = EnergyMLP(n_x, n_u, hidden, output).to(DT)
@@ -96,7 +86,7 @@ def check_gradient_field(ask, seed):
         case = f"{name} on a batch of 5 states"
         got = ask(BUILD_ENERGY + "result = answer(energy, x.clone(), u)", case=case, x=x, u=u, **inputs)
         expected = _field(energy, x, u).detach()
-        _with_case(judge.close, got, expected, "the field", case, rtol=1e-6, atol=1e-9, hints=[
+        judge.close(got, expected, "the field", case=case, rtol=1e-6, atol=1e-9, hints=[
             (expected / 5, "the field is 5 times too small for a batch of 5: differentiate the sum of the energies, "
              "not their mean"),
             (-expected / 5, "differentiate the sum of the energies, not their mean, and mind the sign (ẋ = −∂ₓε)")])
@@ -122,14 +112,13 @@ def check_gradient_field(ask, seed):
                                "detach x even when it already requires grad, so gradients never reach what x came "
                                "from (earlier steps of the flow, an encoder); detach only an x that does not require "
                                "grad")
-        _with_case(judge.close, info["dx"], want[0], "the gradient of Σ w·field with respect to the input x",
-                   case, rtol=1e-6, atol=1e-9, hints=[(0 * want[0], "x is detached inside your field")])
+        judge.close(info["dx"], want[0], "the gradient of Σ w·field with respect to the input x", case=case,
+                    rtol=1e-6, atol=1e-9, hints=[(0 * want[0], "x is detached inside your field")])
         for k, (dw, expected_dw) in enumerate(zip(info["dw"], want[1:])):
             if dw is None:
                 raise GradingError(f"for {case}, the loss gradient does not reach the energy's weights: "
                                    "differentiate with create_graph=True")
-            _with_case(judge.close, dw, expected_dw, f"the gradient of Σ w·field with respect to weight tensor {k}",
-                       case, rtol=1e-6, atol=1e-9)
+            judge.close(dw, expected_dw, f"the gradient of Σ w·field with respect to weight tensor {k}", case=case, rtol=1e-6, atol=1e-9)
 
     name, energy, _, inputs, u = _energies(g)[1]
     x = torch.randn(7, 2, generator=g, dtype=DT)
@@ -145,7 +134,7 @@ def check_gradient_field(ask, seed):
     if "error" in got:
         raise GradingError(f"the field fails under torch.no_grad() ({got['error'][:300]}): plotting and evaluation "
                            "code calls it there; compute it inside torch.enable_grad()")
-    _with_case(judge.close, got.get("value"), _field(energy, x, None).detach(), "the field", case, rtol=1e-6, atol=1e-9)
+    judge.close(got.get("value"), _field(energy, x, None).detach(), "the field", case=case, rtol=1e-6, atol=1e-9)
 
 
 BUILD_FLOW = BUILD_ENERGY + "flow = StableNeuralFlow(energy, None if A is None else (lambda: A))\n"
@@ -192,7 +181,7 @@ def check_max_energy_increase(ask, seed):
                   "this is what Euler steps give; integrate with method=\"rk4\""),
                  ((lambda f: (f[1:] - f[:-1]).max().item())(_energies_along(flow, x0, S, steps - 1)),
                   "off-by-one grid: use steps + 1 depths (steps intervals), torch.linspace(0, S, steps + 1)")]
-        _with_case(judge.close_number, got, expected, "the largest increase", case,
+        judge.close_number(got, expected, "the largest increase", case=case,
                    rtol=1e-6, atol=1e-9 * max(1.0, e.abs().max().item()), hints=hints)
 
 
@@ -216,7 +205,7 @@ def check_port_hamiltonian_matrix(ask, seed):
         got = ask("answer(L.clone(), M.clone(), delta)", case=case, L=L, M=M, delta=delta)
         eye = torch.eye(n, dtype=DT)
         expected = _port_hamiltonian(L, M, delta).numpy()  # an array: NumPy answers are fine too
-        _with_case(judge.close, got, expected, "A", case, rtol=1e-6, atol=1e-9, hints=[
+        judge.close(got, expected, "A", case=case, rtol=1e-6, atol=1e-9, hints=[
             ((M - M.T) / 2, "only the skew part: A also needs the dissipative part −(LLᵀ + δI)"),
             (-(L @ L.T) + (M - M.T) / 2, "δI is missing: with a rank-deficient L, A + Aᵀ = −2LLᵀ is only "
              "semidefinite"),
@@ -257,7 +246,7 @@ def check_stationarity_penalty(ask, seed):
             raise GradingError(f"for {case} the penalty should be one number for the batch; got {judge.describe(value)}"
                                ": average the per-sample penalties")
         s = sq.detach()
-        _with_case(judge.close_number, value, expected.item(), "the penalty", case, rtol=1e-6, atol=1e-12, hints=[
+        judge.close_number(value, expected.item(), "the penalty", case=case, rtol=1e-6, atol=1e-12, hints=[
             (gamma * s.mean().item(), "twice too large: the penalty is γ/2 times the squared norm"),
             (0.5 * gamma * s.sum().item(), "summed over the batch; average it, like the loss"),
             (0.5 * gamma * s.sqrt().mean().item(), "use the squared norm ‖f‖², not the norm"),
@@ -274,8 +263,7 @@ def check_stationarity_penalty(ask, seed):
         for k, (dw, expected_dw) in enumerate(zip(info["dw"], want)):
             if dw is None:
                 raise GradingError(f"for {case} the penalty's gradient does not reach the energy's weights")
-            _with_case(judge.close, dw, expected_dw, f"the gradient of the penalty with respect to weight tensor {k}",
-                       case, rtol=1e-6, atol=1e-10)
+            judge.close(dw, expected_dw, f"the gradient of the penalty with respect to weight tensor {k}", case=case, rtol=1e-6, atol=1e-10)
 
 
 @checker(points=2, target="horizon_gradient", forbid=[f"{SNF}.horizon_gradient"])
@@ -301,7 +289,7 @@ def check_horizon_gradient(ask, seed):
         grad = -_field(energy, x_S, None).detach()
         expected = -(dl * grad).sum().item()
         e = energy(x_S).detach()
-        _with_case(judge.close_number, got, expected, "dℓ/dS", case, rtol=1e-6, atol=1e-9, hints=[
+        judge.close_number(got, expected, "dℓ/dS", case=case, rtol=1e-6, atol=1e-9, hints=[
             (-expected, "the sign is flipped: the flow goes down the gradient, ẋ = −∂ₓε"),
             (-(e * dl.sum(1)).sum().item(), "you used the energy instead of its gradient ∂ₓε"),
             (expected / B, "you averaged over the batch; sum over it"),
@@ -339,7 +327,7 @@ def check_langevin_step(ask, seed):
         increment = x - ds * grad(x) + math.sqrt(2 * ds / beta) * xi - x
         scale_inc = increment.abs().max().item()
         try:
-            _with_case(judge.close, got - x, increment, "the change x_next − x", case, rtol=1e-6, atol=1e-7 * scale_inc,
+            judge.close(got - x, increment, "the change x_next − x", case=case, rtol=1e-6, atol=1e-7 * scale_inc,
                        hints=[(-ds * grad(x) + math.sqrt(2 / beta) * ds * xi, "the noise is scaled by Δs; a Wiener "
                                "increment has standard deviation √Δs: multiply ξ by √(2Δs/β)"),
                               (-ds * grad(x) + math.sqrt(2 * ds * beta) * xi, "the noise variance is 2βΔs; it should "
