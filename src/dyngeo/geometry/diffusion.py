@@ -263,49 +263,29 @@ def diffusion_map(X, n_components, k=10, eps="auto", alpha=None, method="dm", k_
     return dm.laplacian, dm.phi
 
 
-def on_manifold_pgd(model, manifold, x0, y0, alpha, Q, steps=50, n_components=None, normalize=True,
-                    clamp=(0.0, 1.0), stop_on_flip=True):
+def on_manifold_pgd(model, manifold, x0, y0, alpha, Q, steps=50, n_components=None, clamp=(0.0, 1.0),
+                    stop_on_flip=True):
     """On-manifold PGD (the paper's Algorithm 1), batched: from ``x0`` ``[B, D]`` with labels ``y0``,
-    step along the classifier's cross-entropy gradient projected onto the fixed tangent basis
-    ``Q`` ``[B, D, d]`` (or ``[D, d]`` shared), ``alpha`` times the unit projected gradient when
-    ``normalize`` (as the paper suggests to avoid its huge raw step), then map back with the
-    Nyström projection of ``manifold`` (a fitted :class:`DiffusionMap`). A point stops once its label
-    flips. The gradient is ``dyngeo.attacks``'s own (``_input_grad``); ``dyngeo.attacks.pgd`` has
-    no hook for a projection callback, so the loop lives here.
+    step ``alpha`` along the unit cross-entropy gradient projected onto the fixed tangent basis ``Q``
+    ``[B, D, d]`` (or ``[D, d]`` shared), normalised as the paper suggests to avoid its huge raw step,
+    then map back with the Nyström projection of ``manifold`` (a fitted :class:`DiffusionMap`). A
+    point stops once its label flips. This is ``dyngeo.attacks.pgd`` in L2 with no ball, the gradient
+    restricted to ``Q`` and ``manifold.project`` after each step.
 
     Returns ``(x_adv [B, D], flipped [B] bool, n_steps [B], path [T+1, B, D])``.
     """
-    from ..attacks import _check, _input_grad
+    from ..attacks import pgd
 
     x0 = torch.as_tensor(x0)
     if x0.dim() != 2:
         raise ValueError(f"x0 must be [B, D]; got {tuple(x0.shape)}")
-    _check(x0, y0, alpha)
     Q = torch.as_tensor(Q, dtype=x0.dtype, device=x0.device)
-    if Q.dim() == 2:
-        Q = Q.expand(x0.shape[0], *Q.shape)
-    if Q.shape[:2] != x0.shape:
-        raise ValueError(f"Q must be [B, D, d] or [D, d] matching x0 {tuple(x0.shape)}; got {tuple(Q.shape)}")
-    x = x0.detach().clone()
-    active = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-    n_steps = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    path = [x.clone()]
-    for _ in range(steps):
-        if stop_on_flip:
-            with torch.no_grad():
-                active &= model(x).argmax(1) == y0
-        if not active.any():
-            break
-        g = _input_grad(model, x, y0)
-        pg = torch.einsum("bdk,bk->bd", Q, torch.einsum("bdk,bd->bk", Q, g))
-        if normalize:
-            pg = pg / pg.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        new = manifold.project(x + alpha * pg, n_components).detach()
-        if clamp is not None:
-            new = new.clamp(*clamp)
-        x = torch.where(active[:, None], new.to(x.dtype), x)
-        n_steps += active.long()
-        path.append(x.clone())
+    trace = []
+    x = pgd(model, x0, y0, float("inf"), alpha=alpha, steps=steps, clamp=clamp, norm="2", direction=Q,
+            project=lambda z: manifold.project(z, n_components), stop_on_flip=stop_on_flip, trace=trace)
+    n_steps = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
+    for _, moved in trace:
+        n_steps += moved.long()
     with torch.no_grad():
         flipped = model(x).argmax(1) != y0
-    return x, flipped, n_steps, torch.stack(path)
+    return x, flipped, n_steps, torch.stack([x0.detach()] + [iterate for iterate, _ in trace])
