@@ -19,6 +19,7 @@ SETS = [
     ("06", "relu-polyhedra"),
     ("07", "on-manifold-attacks"),
     ("08", "schubert-varieties"),
+    ("09", "fmri-rdms"),
 ]
 
 
