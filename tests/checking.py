@@ -15,6 +15,23 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2024)
 
 
+def solution_cells(name):
+    """The code cells of ``solutions/<name>``, without its check calls and its Colab install cell."""
+    import jupytext
+
+    nb = jupytext.read(ROOT / "solutions" / name)
+    return [c.source for c in nb.cells if c.cell_type == "code" and "google.colab" not in c.source
+            and "check_" not in c.source]
+
+
+def solution_namespace(name):
+    """The names the solution notebook ``solutions/<name>`` defines: the right answers tests start from."""
+    namespace = {}
+    for source in solution_cells(name):
+        exec(source, namespace)
+    return namespace
+
+
 def rejects(check, candidate, *words, seeds=SEEDS):
     """Assert that ``check`` rejects ``candidate`` on every seed, with every one of ``words`` in its message."""
     for seed in seeds:

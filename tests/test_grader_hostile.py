@@ -16,7 +16,7 @@ import pytest
 import dyngeo.grading
 from dyngeo import grade as grader
 
-from checking import ROOT
+from checking import ROOT, solution_cells
 
 HEADER = "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n" \
          "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
@@ -28,13 +28,6 @@ def notebook(tmp_path, name, *cells):
     body = "".join(f"```{{code-cell}} ipython3\n{textwrap.dedent(c).strip()}\n```\n\n" for c in cells)
     path.write_text(HEADER + body)
     return path
-
-
-def solution_cells(name):
-    """The code cells of a solution notebook, without its check calls."""
-    nb = jupytext.read(ROOT / "solutions" / name)
-    return [c.source for c in nb.cells if c.cell_type == "code" and "google.colab" not in c.source
-            and not c.source.startswith("check_")]
 
 
 def points(report):

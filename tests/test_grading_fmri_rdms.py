@@ -1,6 +1,5 @@
 """The checkers of the set "RDMs from the brain": mistakes lose points, right answers written differently pass."""
 
-import jupytext
 import numpy as np
 import scipy.optimize
 import scipy.stats
@@ -11,13 +10,10 @@ from dyngeo.geometry import rsa
 from dyngeo.grading.fmri_rdms import (check_category_weights, check_correlation_rdm, check_fiedler,
                                       check_partition_accuracy, check_rdm_similarity)
 
-from checking import ROOT, accepts, rejects
+from checking import accepts, rejects, solution_namespace
 
-# The solutions of the set, run once: the right answers every test starts from.
-SOLUTION = {}
-for cell in jupytext.read(ROOT / "solutions" / "09-fmri-rdms.md").cells:
-    if cell.cell_type == "code" and "check_" not in cell.source and "google.colab" not in cell.source:
-        exec(cell.source, SOLUTION)
+# The solutions of the set: the right answers every test starts from.
+SOLUTION = solution_namespace("09-fmri-rdms.md")
 correlation_rdm, rdm_similarity, fiedler = SOLUTION["correlation_rdm"], SOLUTION["rdm_similarity"], SOLUTION["fiedler"]
 partition_accuracy, category_weights = SOLUTION["partition_accuracy"], SOLUTION["category_weights"]
 

@@ -1,6 +1,5 @@
 """The checkers of the set "ReLU networks as polyhedra": mistakes lose points, right answers written differently pass."""
 
-import jupytext
 import numpy as np
 import pytest
 import torch
@@ -10,13 +9,10 @@ from dyngeo.geometry import relu
 from dyngeo.grading.relu_polyhedra import (check_affine_map, check_bit_vector, check_chebyshev, check_h_representation,
                                            check_is_redundant, check_walk)
 
-from checking import ROOT, accepts, rejects
+from checking import accepts, rejects, solution_namespace
 
-# The solutions of the set, run once: the right answers every test starts from.
-SOLUTION = {}
-for cell in jupytext.read(ROOT / "solutions" / "06-relu-polyhedra.md").cells:
-    if cell.cell_type == "code" and "check_" not in cell.source and "google.colab" not in cell.source:
-        exec(cell.source, SOLUTION)
+# The solutions of the set: the right answers every test starts from.
+SOLUTION = solution_namespace("06-relu-polyhedra.md")
 bit_vector, h_representation, affine_map = SOLUTION["bit_vector"], SOLUTION["h_representation"], SOLUTION["affine_map"]
 is_redundant, chebyshev, walk = SOLUTION["is_redundant"], SOLUTION["chebyshev"], SOLUTION["walk"]
 
