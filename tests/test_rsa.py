@@ -52,6 +52,22 @@ def test_compare_rdms_matches_scipy_and_is_permutation_invariant():
         rsa.compare_rdms(R1, R2, "kendall")
 
 
+def test_rdm_and_comparisons_match_rsatoolbox():
+    """The field's own toolbox (Nili et al. 2014) computes the same RDMs and the same comparisons."""
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.rdm import calc_rdm, compare
+
+    rng = np.random.default_rng(11)
+    V, W = rng.normal(size=(15, 40)), rng.normal(size=(15, 40))
+    W[:, :10] += V[:, :10]  # related, so the correlations are far from 0
+    ours_V, ours_W = rsa.rdm(V), rsa.rdm(W)
+    theirs_V, theirs_W = (calc_rdm(Dataset(X), method="correlation") for X in (V, W))
+    assert np.allclose(theirs_V.get_matrices()[0], ours_V, atol=1e-12)
+    assert np.isclose(compare(theirs_V, theirs_W, method="corr")[0, 0], rsa.compare_rdms(ours_V, ours_W))
+    assert np.isclose(compare(theirs_V, theirs_W, method="spearman")[0, 0],
+                      rsa.compare_rdms(ours_V, ours_W, method="spearman"))
+
+
 def test_nnls_recovers_planted_category_weights():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 4, 40)

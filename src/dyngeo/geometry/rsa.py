@@ -121,7 +121,8 @@ def categorical_rdms(labels, n_classes=None):
 
 def fit_categorical_model(labels, R_target, n_classes=None):
     """Fit ``R_target ≈ Σ_c w_c R_c`` with ``w ≥ 0`` on the upper triangles (``scipy.optimize.nnls``; a stand-in
-    for rsatoolbox's weighted model, which the paper used). Returns ``(w [C], R_pred [m, m])``."""
+    for rsatoolbox's weighted model, which the paper used, written out because the chapter teaches it).
+    Returns ``(w [C], R_pred [m, m])``."""
     R_target = _square(R_target, "R_target")
     Rc = categorical_rdms(labels, n_classes)
     if Rc.shape[1] != R_target.shape[0]:
