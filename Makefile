@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
+	# torchattacks, for the attack cross-checks only: its declared dependencies (torchvision, an old requests)
+	# are not used by the attacks the tests call and would pull a second torch build, so none of them.
+	$(PY) -m pip install -q --no-deps "torchattacks==3.5.1"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

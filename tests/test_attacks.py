@@ -62,3 +62,23 @@ def test_bad_arguments_are_named():
         pgd(model, x, y, 1.0, norm="1")
     with pytest.raises(ValueError, match="alpha"):
         pgd(model, x, y, float("inf"))
+
+
+def classifier():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.Tanh(),
+                               torch.nn.Linear(32, 3)).double().eval()
+
+
+@pytest.mark.parametrize("norm, name, eps, alpha", [("inf", "PGD", 0.1, 0.02), ("2", "PGDL2", 0.5, 0.1)])
+def test_pgd_matches_torchattacks(norm, name, eps, alpha):
+    """The same model, inputs and budget give the same adversaries as torchattacks (no random start)."""
+    torchattacks = pytest.importorskip("torchattacks")
+    model = classifier()
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(8, 1, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (8,), generator=g)
+    ours = pgd(model, x, y, eps, alpha=alpha, steps=15, norm=norm)
+    theirs = getattr(torchattacks, name)(model, eps=eps, alpha=alpha, steps=15, random_start=False)(x, y)
+    assert (ours - x).abs().max() > alpha / 2  # the attack moved
+    assert torch.allclose(ours, theirs.to(ours.dtype), atol=1e-9)

@@ -3,7 +3,8 @@ L2 (Madry et al. 2018), optionally restricted to a subspace and projected onto a
 step, batched and device-agnostic. Used in Part II to probe where adversarial points
 land in a network's geometry.
 
-Both take a model returning logits ``[B, K]``, inputs ``x`` of any shape ``[B, ...]`` and labels
+``tests/test_attacks.py`` checks ``pgd`` in L∞ and L2 against torchattacks on the same model, inputs
+and budget. Both take a model returning logits ``[B, K]``, inputs ``x`` of any shape ``[B, ...]`` and labels
 ``y`` ``[B]``; the loss is cross-entropy and pixels are kept in ``clamp`` (``None`` to skip).
 """
 
