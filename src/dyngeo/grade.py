@@ -24,7 +24,7 @@ import secrets
 import sys
 import time
 
-from dyngeo.grading import GradingError, Unanswered, answer_value, checkers, forbidden, judge_with, manifest, sets
+from dyngeo.grading import Asker, checkers, judge_with, manifest, sets
 
 CHECK_CALL = re.compile(r"^\s*check_\w+\(.*\)\s*;?\s*$")
 
@@ -51,24 +51,16 @@ def read_notebook(path):
     return [(i, strip(s)) for i, s in cells], None
 
 
-class KernelAsker:
+class KernelAsker(Asker):
     """``ask`` for the grader: each request runs in the student's kernel under the exercise's time budget."""
 
     def __init__(self, kernel, check):
-        self.kernel, self.check = kernel, check
-        self.forbid = forbidden(check)
-        self.deadline = time.monotonic() + check.time_limit
+        super().__init__(check)
+        self.kernel = kernel
 
-    def __call__(self, code, case=None, **inputs):
-        from dyngeo.grading import harness
-
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise Unanswered(f"the time limit of {self.check.time_limit} s for this exercise ran out"
-                             + (f" (case: {case})" if case else ""))
-        request = {"exercise": self.check.target, "target": self.check.target, "code": code, "forbid": self.forbid,
-                   "time_limit": max(left - 2, 0.5), "inputs": {k: harness.encode(v) for k, v in inputs.items()}}
-        return answer_value(self.kernel.ask(request, left + 3), case)
+    def send(self, request, left):
+        # the kernel stops the answer itself just before the budget; the grader interrupts it a little after
+        return self.kernel.ask({**request, "time_limit": max(left - 2, 0.5)}, left + 3)
 
 
 def _row(check, points, message):

@@ -411,6 +411,15 @@ def alg1_predict(K, X_train, y_train, X_test):
     return torch.as_tensor(y_train, device=nearest.device)[nearest]
 
 
+def _fit_svbf(X, k, solver, options):
+    """The orthonormal SVBF ``K`` of the sets ``X`` (eq. 3, ``c = 1``) by ``svbf_mm`` or ``svbf_adam``."""
+    if solver == "mm":
+        return svbf_mm(X, k, **options)[0]
+    if solver == "adam":
+        return orthonormal_basis(svbf_adam(X, k, **options)[0])
+    raise ValueError(f"solver must be 'mm' or 'adam'; got {solver!r}")
+
+
 def alg2_fit(X_train, y_train, k, solver="mm", **options):
     """Algorithm II, step 1: one SVBF ``K_c`` per class (eq. 3, ``c = 1``), by ``svbf_mm`` or ``svbf_adam``.
     Returns ``(classes, [K_c])``."""
@@ -419,15 +428,7 @@ def alg2_fit(X_train, y_train, k, solver="mm", **options):
     classes = torch.unique(y_train).tolist()
     Ks = []
     for cls in classes:
-        Xc = X_train[(y_train == cls).to(X_train.device)]
-        if solver == "mm":
-            K, _ = svbf_mm(Xc, k, **options)
-        elif solver == "adam":
-            K, _, _ = svbf_adam(Xc, k, **options)
-            K = orthonormal_basis(K)
-        else:
-            raise ValueError(f"solver must be 'mm' or 'adam'; got {solver!r}")
-        Ks.append(K)
+        Ks.append(_fit_svbf(X_train[(y_train == cls).to(X_train.device)], k, solver, options))
     return classes, Ks
 
 
@@ -453,13 +454,7 @@ def alg3_fit(X_train, y_train, k, solver="mm", temperature=0.1, iters=150, lr=0.
     """
     X_train = _stack(X_train)
     y_train = torch.as_tensor(y_train)
-    if solver == "mm":
-        K, _ = svbf_mm(X_train, k, **options)
-    elif solver == "adam":
-        K, _, _ = svbf_adam(X_train, k, **options)
-        K = orthonormal_basis(K)
-    else:
-        raise ValueError(f"solver must be 'mm' or 'adam'; got {solver!r}")
+    K = _fit_svbf(X_train, k, solver, options)
     b = svbf_coordinates(X_train, K)[0][..., 0]
     classes = torch.unique(y_train)
     target = torch.searchsorted(classes, y_train).to(b.device)

@@ -97,23 +97,41 @@ def answer_value(response, case):
         raise Unanswered(f"the value your code returned could not be read ({error})") from None
 
 
-class LocalAsker:
-    """``ask`` for the notebook's own check cells: runs each request in this process."""
+class Asker:
+    """``ask(code, case=None, **inputs)`` for one checker: builds the request and keeps the time budget.
 
-    def __init__(self, check, candidate):
-        self.exercise, self.target = check.target, check.target
-        self.namespace = {check.target: candidate}
-        self.store, self.forbid = {}, forbidden(check)
+    Subclasses say where the request runs: :class:`LocalAsker` here, ``dyngeo.grade.KernelAsker`` in
+    the student's kernel. Either way only plain data comes back.
+    """
+
+    def __init__(self, check):
+        self.check, self.forbid = check, forbidden(check)
         self.deadline = time.monotonic() + check.time_limit
 
     def __call__(self, code, case=None, **inputs):
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise Unanswered(failure_message({"status": "timeout"}, case))
-        request = {"exercise": self.exercise, "target": self.target, "code": code, "forbid": self.forbid,
-                   "time_limit": left, "inputs": json.loads(json.dumps({k: harness.encode(v) for k, v in inputs.items()}))}
-        response = json.loads(json.dumps(harness.run(request, self.namespace, self.store)))
-        return answer_value(response, case)
+            raise Unanswered(f"the time limit of {self.check.time_limit} s for this exercise ran out"
+                             + (f" (case: {case})" if case else ""))
+        request = {"target": self.check.target, "code": code, "forbid": self.forbid,
+                   "inputs": {k: harness.encode(v) for k, v in inputs.items()}}
+        return answer_value(self.send(request, left), case)
+
+    def send(self, request, left):
+        """Run ``request`` with ``left`` seconds to go; return the response (plain data)."""
+        raise NotImplementedError
+
+
+class LocalAsker(Asker):
+    """``ask`` for the notebook's own check cells: runs each request in this process."""
+
+    def __init__(self, check, candidate):
+        super().__init__(check)
+        self.namespace, self.store = {check.target: candidate}, {}
+
+    def send(self, request, left):
+        request = json.loads(json.dumps({**request, "time_limit": left}))  # the same plain data as the grader's
+        return json.loads(json.dumps(harness.run(request, self.namespace, self.store)))
 
 
 def run_check(check, candidate, seed=0):

@@ -35,8 +35,10 @@ def encode(value, depth=0):
 
     if depth > 20:
         return {"object": "a structure nested too deeply"}
-    if value is None or isinstance(value, (bool, str)) and type(value) in (bool, str):
-        return value if not isinstance(value, str) else value[:MAX_STRING]
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is str:
+        return value[:MAX_STRING]
     if type(value) is int:
         return value if abs(value) < 2**63 else float(value)
     if type(value) is float:
@@ -65,7 +67,7 @@ def encode(value, depth=0):
     return {"object": type(value).__name__[:200]}
 
 
-def decode(record, torch_tensors=True):
+def decode(record):
     """The inverse of :func:`encode`: builds only numbers, strings, lists, dicts, arrays and tensors."""
     if record is None or type(record) in (bool, int, str):
         return record
@@ -77,10 +79,10 @@ def decode(record, torch_tensors=True):
     if kind == "float":
         return float(body)
     if kind in ("list", "tuple"):
-        items = [decode(v, torch_tensors) for v in body]
+        items = [decode(v) for v in body]
         return items if kind == "list" else tuple(items)
     if kind == "dict":
-        return {str(k): decode(v, torch_tensors) for k, v in body.items()}
+        return {str(k): decode(v) for k, v in body.items()}
     if kind == "object":
         return Opaque(str(body))
     if kind in ("tensor", "ndarray", "npscalar"):
@@ -96,7 +98,7 @@ def decode(record, torch_tensors=True):
         array = np.frombuffer(data, dtype=stored).reshape(shape).copy()
         if kind == "npscalar":
             return array[()]
-        if kind == "tensor" and torch_tensors:
+        if kind == "tensor":
             import torch
 
             tensor = torch.from_numpy(array)
@@ -254,6 +256,6 @@ def serve(request_path, response_path, namespace):
     store = namespace.setdefault("_dyngeo_store", {})
     with open(request_path) as handle:
         request = json.load(handle)
-    response = run(request, namespace, store.setdefault(request["exercise"], {}))
+    response = run(request, namespace, store.setdefault(request["target"], {}))
     with open(response_path, "w") as handle:
         json.dump(response, handle)

@@ -27,7 +27,7 @@ class KernelSession:
         self.cwd, self.kernel_name = cwd, kernel_name
         self.cells_run = []  # sources of the cells that ran to an end, replayed after a restart
         self.notes = []
-        self.restarts = 0
+        self.cell_limit = 120  # seconds per cell, also when cells are replayed after a restart
 
     def __enter__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="dyngeo-grade-")
@@ -94,7 +94,6 @@ class KernelSession:
 
     def _restart(self):
         """A fresh kernel with the notebook's completed cells run again."""
-        self.restarts += 1
         try:
             self.client.stop_channels()
         except Exception:
@@ -105,12 +104,13 @@ class KernelSession:
         self._connect()
         replay = list(self.cells_run)
         for source in replay:
-            if self.execute(source, 120) in ("timeout", "died"):
+            if self.execute(source, self.cell_limit) in ("timeout", "died"):
                 self.notes.append("a cell that ran before did not run again after the kernel restarted")
                 break
 
     def run_cells(self, sources, cell_limit, deadline):
         """Execute the notebook's code cells in order; note the cells that fail, hang or kill the kernel."""
+        self.cell_limit = cell_limit
         for index, source in sources:
             left = deadline - time.monotonic()
             if left <= 0:

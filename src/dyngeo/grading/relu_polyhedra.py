@@ -85,7 +85,8 @@ def check_h_representation(ask, seed):
                      "the first layer's rows are right, a later layer's are not: use the collapsed "
                      "Ŵ_j = W_j diag(s_{j-1}) Ŵ_{j-1} and b̂_j = W_j diag(s_{j-1}) b̂_{j-1} + b_j")
             hints = [(-A_ref, "the sign s' is reversed (+1 for an off neuron, -1 for an on one)")]
-            hints += [(A, later)] if later else []
+            if later:  # A itself as the "mistake": whenever the first layer's rows are right, that is the cause
+                hints.append((A, later))
             judge.close(A, A_ref, "A", rtol=1e-7, atol=1e-9, case=case, hints=hints)
             judge.close(c, c_ref, "c", rtol=1e-7, atol=1e-9, case=case, hints=[(-c_ref, "the sign of c is reversed")])
 
