@@ -3,9 +3,10 @@ L2 (Madry et al. 2018), optionally restricted to a subspace and projected onto a
 step, batched and device-agnostic. Used in Part II to probe where adversarial points
 land in a network's geometry.
 
+Both attacks take a model returning logits ``[B, K]``, inputs ``x`` of any shape ``[B, ...]`` and
+labels ``y`` ``[B]``; the loss is cross-entropy and pixels are kept in ``clamp`` (``None`` to skip).
 ``tests/test_attacks.py`` checks ``pgd`` in L∞ and L2 against torchattacks on the same model, inputs
-and budget. Both take a model returning logits ``[B, K]``, inputs ``x`` of any shape ``[B, ...]`` and labels
-``y`` ``[B]``; the loss is cross-entropy and pixels are kept in ``clamp`` (``None`` to skip).
+and budget.
 """
 
 import torch
