@@ -55,3 +55,20 @@ def test_metrics_reject_bad_input():
         mbo(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="probs"):
         ece(torch.rand(4), torch.zeros(4, dtype=torch.long))
+
+
+def test_frechet_distance_matches_the_gaussian_closed_form():
+    # Diagonal covariances: the distance is |μ_a − μ_b|² + Σ (σ_a − σ_b)², computed from the sample moments.
+    from dyngeo.metrics.distributions import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 1.0, size=(4000, 3)) * [1.0, 2.0, 0.5]
+    b = rng.normal(1.0, 1.0, size=(3000, 3)) * [3.0, 1.0, 0.5] + [0.0, 2.0, -1.0]
+    sa, sb = a.std(0, ddof=1), b.std(0, ddof=1)
+    diag = ((a.mean(0) - b.mean(0)) ** 2).sum() + ((sa - sb) ** 2).sum()
+    cov = lambda x: np.cov(x, rowvar=False)
+    assert np.abs(cov(a) - np.diag(sa**2)).max() < 0.2  # near-diagonal sample covariance
+    assert abs(frechet_distance(a, b) - diag) < 0.05 * diag
+    assert abs(frechet_distance(torch.tensor(a), torch.tensor(a))) < 1e-8
+    with pytest.raises(ValueError, match="feature dimension"):
+        frechet_distance(a, b[:, :2])

@@ -290,7 +290,8 @@ def _images(g, B=3, P=40):
     return true
 
 
-@checker(points=2, target="fg_ari", forbid=["dyngeo.metrics.fg_ari", "dyngeo.metrics._contingency",
+@checker(points=2, target="fg_ari", forbid=["dyngeo.metrics.segmentation.fg_ari",
+                                            "dyngeo.metrics.segmentation._contingency",
                                             "sklearn.metrics.adjusted_rand_score",
                                             "sklearn.metrics.cluster._supervised.adjusted_rand_score"])
 def check_fg_ari(ask, seed):

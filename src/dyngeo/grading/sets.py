@@ -20,6 +20,13 @@ SETS = [
     ("07", "on-manifold-attacks"),
     ("08", "schubert-varieties"),
     ("09", "fmri-rdms"),
+    ("10", "linear-maps-between-embeddings"),
+    ("11", "manifold-adversarial-risk"),
+    ("12", "image-manifold-densities"),
+    ("13", "diffusion-ood-detection"),
+    ("14", "disentanglement-orthogonality"),
+    ("15", "data-topology-generative-models"),
+    ("16", "meta-learned-manifolds"),
 ]
 
 

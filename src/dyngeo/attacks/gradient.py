@@ -12,7 +12,7 @@ and budget.
 import torch
 import torch.nn.functional as F
 
-from .rng import draw
+from ..rng import draw
 
 __all__ = ["fgsm", "pgd"]
 

@@ -1,0 +1,1 @@
+"""Checkers of the exercise set data-topology-generative-models (being written)."""

@@ -1,0 +1,1 @@
+"""Checkers of the exercise set diffusion-ood-detection (being written)."""

@@ -1,0 +1,1 @@
+"""Checkers of the exercise set disentanglement-orthogonality (being written)."""

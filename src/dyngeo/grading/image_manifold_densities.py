@@ -1,0 +1,1 @@
+"""Checkers of the exercise set image-manifold-densities (being written)."""

@@ -1,0 +1,1 @@
+"""Checkers of the exercise set linear-maps-between-embeddings (being written)."""

@@ -1,0 +1,1 @@
+"""Checkers of the exercise set manifold-adversarial-risk (being written)."""

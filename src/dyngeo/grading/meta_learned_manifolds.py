@@ -1,0 +1,1 @@
+"""Checkers of the exercise set meta-learned-manifolds (being written)."""
