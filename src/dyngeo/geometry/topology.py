@@ -107,7 +107,12 @@ def diagrams(X, maxdim=1, method="ripser", n_sub=None, thresh=np.inf, seed=0):
     if method == "ripser":
         from ripser import ripser
 
-        dgms = ripser(X, maxdim=maxdim, thresh=thresh)["dgms"]
+        if X.shape[1] > X.shape[0]:  # images: hand ripser the distance matrix (cheaper, no warning)
+            from scipy.spatial.distance import pdist, squareform
+
+            dgms = ripser(squareform(pdist(X)), maxdim=maxdim, thresh=thresh, distance_matrix=True)["dgms"]
+        else:
+            dgms = ripser(X, maxdim=maxdim, thresh=thresh)["dgms"]
         return [np.asarray(d, dtype=np.float64).reshape(-1, 2) for d in dgms]
     if method == "gudhi":
         import gudhi
