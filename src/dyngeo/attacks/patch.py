@@ -1,0 +1,48 @@
+"""Patch (ℓ0) attacks: PGD whose perturbation lives in a fixed rectangle of the image (Tu et al. 2023,
+Sec. 4.2; Brown et al. 2017).
+
+Inside the patch the pixels may take any value in ``clamp``; outside they never move. This is
+:func:`dyngeo.attacks.pgd` with no norm ball (``eps = inf``) and every gradient multiplied by the
+patch mask before its sign is taken, so the pixels outside the patch get a zero step.
+"""
+
+import torch
+
+from .gradient import pgd
+
+__all__ = ["patch_mask", "patch_pgd"]
+
+
+def patch_mask(shape, top, left, height, width, device=None, dtype=torch.float32):
+    """A 0/1 mask of ``shape`` (the image's trailing ``[..., H, W]``) with ones on the rectangle
+    ``[top : top + height, left : left + width]``."""
+    H, W = shape[-2], shape[-1]
+    if not (0 <= top and 0 <= left and height > 0 and width > 0 and top + height <= H and left + width <= W):
+        raise ValueError(f"the patch {height}x{width} at ({top}, {left}) does not fit in an image of {H}x{W}")
+    mask = torch.zeros(shape, device=device, dtype=dtype)
+    mask[..., top:top + height, left:left + width] = 1
+    return mask
+
+
+def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), random_start=False, generator=None,
+              trace=None):
+    """Patch-PGD: ``steps`` signed gradient-ascent steps of size ``alpha`` on the cross-entropy, moving only
+    the pixels where ``mask`` (broadcastable to ``x``) is nonzero, kept in ``clamp``.
+
+    ``random_start`` fills the patch with uniform noise first (the patch's content is unconstrained).
+    ``trace`` receives ``(iterate, moved)`` after every step, as in :func:`~dyngeo.attacks.pgd`.
+    """
+    mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
+    try:
+        mask = torch.broadcast_to(mask, x.shape)
+    except RuntimeError:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
+    x0 = x.detach()
+    if random_start:
+        from ..rng import draw
+
+        noise = draw(torch.rand, x.shape, generator, x.device, x.dtype)
+        lo, hi = clamp if clamp is not None else (0.0, 1.0)
+        x0 = torch.where(mask > 0, lo + (hi - lo) * noise, x0)
+    return pgd(model, x0, y, eps=float("inf"), alpha=alpha, steps=steps, clamp=clamp, direction=lambda g: g * mask,
+               trace=trace)
