@@ -92,7 +92,8 @@ def test_theorem_2_construction():
     # only, and their outer parts, of length l1 - sqrt(3) eps / 2 each, are out of reach
     l1, _ = mr.tightness_lengths(6)
     adv6 = mr.adversarial_risk(mr.tightness_score(6, eps), X[::4], y[::4], eps, n=121).double().mean()
-    assert adv6 == pytest.approx(1 - 2 * (l1 - math.sqrt(3) * eps / 2), abs=3e-3)
+    exact = 1 - 2 * (l1 - math.sqrt(3) * eps / 2)
+    assert exact - 5e-3 < adv6 <= exact + 1e-3  # the grid can only miss adversaries
     r2 = mr.summary(mr.decomposition(mr.tightness_score(2, eps), X, y, eps, mr.Segment))
     assert r2["adv"] < 1.0 and r2["holds"]
     with pytest.raises(ValueError, match="1/2"):
