@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from . import akorn, ncode, relu, sanode
+from . import data as rdata
 from .data import MissingDataError
 from .runner import Result, setup, teardown, train_and_report
 
@@ -42,6 +43,9 @@ EXPERIMENTS = {
 #: where the chapters' paper branches read data and write runs (override with DYNGEO_DATA / DYNGEO_RUNS)
 DATA_ROOT = Path(os.path.expanduser(os.environ.get("DYNGEO_DATA", "~/.cache/dyngeo")))
 RUNS_ROOT = Path(os.path.expanduser(os.environ.get("DYNGEO_RUNS", "~/.cache/dyngeo/runs")))
+#: ``DYNGEO_REPRODUCE_SMOKE=1`` makes :func:`run` and :func:`load_data` default to the stand-in data and
+#: two steps, to check the chapters' paper branches quickly on a CPU (their numbers then mean nothing)
+SMOKE = os.environ.get("DYNGEO_REPRODUCE_SMOKE", "0") == "1"
 
 
 def experiment(name, smoke=False, dtype=None, epochs=None, batch=None, lr=None, **options):
@@ -53,18 +57,28 @@ def experiment(name, smoke=False, dtype=None, epochs=None, batch=None, lr=None, 
     return EXPERIMENTS[name][1](**kw)
 
 
-def run(name, data_root=None, out=None, smoke=False, resume=False, seed=0, device=None, dump_grads=None,
+def load_data(name, data_root=None, smoke=None, seed=0):
+    """The data of experiment ``name`` as :func:`run` reads them: ``(X_train, y_train, X_test, y_test)``
+    on the CPU, before the experiment's ``prepare`` (images stay ``[N, C, H, W]``)."""
+    exp = experiment(name, smoke=SMOKE if smoke is None else smoke)
+    if SMOKE if smoke is None else smoke:
+        return rdata.standin(exp.dataset, seed=seed)
+    return rdata.load(exp.dataset, data_root or DATA_ROOT)
+
+
+def run(name, data_root=None, out=None, smoke=None, resume=False, seed=0, device=None, dump_grads=None,
         command=None, ctx=None, **overrides):
     """Run experiment ``name`` with the paper's protocol (``overrides``: ``epochs``, ``batch`` (global),
     ``lr``, ``dtype``, ``model`` for the N-CODE experiments). Returns a
     :class:`~dyngeo.reproduce.runner.Result`; ``out`` receives ``checkpoint.pt``, ``curve.png`` and
     ``report.json``. Data come from ``data_root`` (default :data:`DATA_ROOT`); a missing file raises
     :class:`MissingDataError` with the command that fetches it."""
+    smoke = SMOKE if smoke is None else smoke
     exp = experiment(name, smoke=smoke, **overrides)
     suffix = f"-{overrides['model']}" if overrides.get("model") else ""
     return train_and_report(exp, data_root or DATA_ROOT, out or RUNS_ROOT / f"{name}{suffix}", smoke=smoke,
                             resume=resume, seed=seed, device=device, dump_grads=dump_grads, command=command, ctx=ctx)
 
 
-__all__ = ["EXPERIMENTS", "DATA_ROOT", "RUNS_ROOT", "MissingDataError", "Result", "experiment", "run", "setup",
+__all__ = ["EXPERIMENTS", "DATA_ROOT", "RUNS_ROOT", "MissingDataError", "Result", "experiment", "load_data", "run", "setup",
            "teardown"]
