@@ -220,8 +220,10 @@ def cross_network_detection(target, source, splits, head=None, labels=None, fit_
     4. returns a dict: ``mse`` (:func:`embedding_mse`, per entry, against the target's own ``val``
        embeddings), ``mse_adv`` (adversarial rows only, the quantity of Tables 2 and 4), ``auroc`` (the
        SVM's decision function on ``X'_val``, ``sklearn.metrics.roc_auc_score``), ``native_auroc`` (the same
-       SVM on the target's own ``val`` embeddings), ``svm`` and ``map``; with ``head`` (the target's
-       classification layer, a callable on embeddings) and ``labels`` (the images' classes),
+       SVM on the target's own ``val`` embeddings), ``detection_accuracy`` and
+       ``native_detection_accuracy`` (the SVM's hard decisions, the measure of the paper's MNIST
+       paragraph), ``svm`` and ``map``; with ``head`` (the target's classification layer, a callable on
+       embeddings) and ``labels`` (the images' classes),
        ``mapped_accuracy`` (the head on the mapped adversarial ``val`` embeddings) and ``native_accuracy``
        (the head on the target's own adversarial ``val`` embeddings).
 
@@ -261,7 +263,9 @@ def cross_network_detection(target, source, splits, head=None, labels=None, fit_
     mapped = apply_map(M, Xs_val, b)
     out = {"mse": embedding_mse(mapped, Xt_val), "mse_adv": embedding_mse(mapped[len(v):], Xt_val[len(v):]),
            "auroc": float(roc_auc_score(y_val, svm.decision_function(mapped))),
-           "native_auroc": float(roc_auc_score(y_val, svm.decision_function(Xt_val))), "svm": svm, "map": (M, b)}
+           "native_auroc": float(roc_auc_score(y_val, svm.decision_function(Xt_val))),
+           "detection_accuracy": float((svm.predict(mapped) == y_val).mean()),
+           "native_detection_accuracy": float((svm.predict(Xt_val) == y_val).mean()), "svm": svm, "map": (M, b)}
     if head is not None:
         if labels is None:
             raise ValueError("the head's accuracy needs the images' labels")
