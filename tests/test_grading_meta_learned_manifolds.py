@@ -14,7 +14,8 @@ from checking import accepts, rejects, solution_namespace
 SOLUTION = solution_namespace("16-meta-learned-manifolds.md")
 mldg_update, knn_adjacency, spectral_distance = (SOLUTION[k] for k in ("mldg_update", "knn_adjacency",
                                                                        "spectral_distance"))
-hole_batch, diagram_wasserstein, hole_mse = SOLUTION["hole_batch"], SOLUTION["diagram_wasserstein"], SOLUTION["hole_mse"]
+hole_batch, diagram_wasserstein = SOLUTION["hole_batch"], SOLUTION["diagram_wasserstein"]
+hole_mse = SOLUTION["hole_mse"]
 BCE = torch.nn.functional.binary_cross_entropy
 
 

@@ -47,9 +47,10 @@ def glyph(size=16, rows=GLYPH_F, blur=0.6):
 
 
 def render_glyph(image, theta, scale):
-    """``image`` ``[H, W]`` turned by ``theta`` (degrees, counter-clockwise as displayed, like ``np.rot90``) and scaled by
-    ``scale`` about its centre, for every pair of the broadcast ``theta``, ``scale``: ``[M, H*W]``
-    float32 in [0, 1], bilinear, black outside the frame. One vectorised ``map_coordinates`` call."""
+    """``image`` ``[H, W]`` turned by ``theta`` (degrees, counter-clockwise as displayed, like
+    ``np.rot90``) and scaled by ``scale`` about its centre, for every pair of the broadcast ``theta``,
+    ``scale``: ``[M, H*W]`` float32 in [0, 1], bilinear, black outside the frame (one vectorised
+    ``map_coordinates`` call)."""
     from scipy.ndimage import map_coordinates
 
     img = np.asarray(image, dtype=np.float64)
