@@ -35,7 +35,7 @@ CONFIG = {
     "circle": dict(n=1000, latent=1, charts=3, hidden=64, sigma=0.05, steps=2000, ddpm_steps=3000, keep=1000),
     "torus": dict(n=2000, latent=2, charts=4, hidden=128, sigma=0.05, steps=3000, ddpm_steps=4000, keep=1000),
     "klein_sphere": dict(n=2000, latent=2, charts=4, hidden=128, sigma=0.05, steps=3000, ddpm_steps=4000, keep=1000),
-    "images": dict(n=3000, latent=2, hidden=256, steps=3000, ddpm_steps=4000, keep=400),
+    "images": dict(n=3000, latent=2, hidden=256, ddpm_hidden=512, steps=3000, ddpm_steps=6000, keep=400),
 }
 T_STEPS, BETA_END = 200, 0.05
 
