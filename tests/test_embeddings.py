@@ -188,3 +188,22 @@ def test_split_indices_partition():
     s = E.split_indices(10, seed=3)
     assert sorted(np.concatenate(list(s.values()))) == list(range(10))
     assert [len(s[k]) for k in ("map", "svm", "val")] == [3, 3, 4]
+
+
+def test_checkpoint_recomputes_one_network():
+    """The shipped chapter-10 checkpoint: the seed-0 MLP trained again matches the stored one."""
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints.make_linear_maps import load_nets, train_net
+    from dyngeo.data import digits
+
+    state = load("linear_maps")
+    data = digits(test_fraction=0.5, seed=0)
+    net = train_net("MLP", 0, steps=state["steps"], data=data)
+    stored = load_nets(state)["MLP", 0]
+    for (name, p), q in zip(net.state_dict().items(), stored.state_dict().values()):
+        assert torch.allclose(p, q, atol=1e-3), name
+    with torch.no_grad():
+        acc = (stored(data[2]).argmax(1) == data[3]).float().mean().item()
+    assert acc == pytest.approx(state["test_accuracy"]["MLP/0"], abs=1e-6) and acc > 0.9
+    assert E.embed(stored, data[2][:3]).shape == (3, 64)
+    assert E.embed(load_nets(state)["wide", 0], data[2][:3]).shape == (3, 512)
