@@ -76,7 +76,13 @@ def run(name, data_root=None, out=None, smoke=None, resume=False, seed=0, device
     smoke = SMOKE if smoke is None else smoke
     exp = experiment(name, smoke=smoke, **overrides)
     suffix = f"-{overrides['model']}" if overrides.get("model") else ""
-    return train_and_report(exp, data_root or DATA_ROOT, out or RUNS_ROOT / f"{name}{suffix}", smoke=smoke,
+    data_root, out = Path(data_root or DATA_ROOT), Path(out or RUNS_ROOT / f"{name}{suffix}")
+    if command is None:  # called from Python (a chapter): the equivalent command line
+        flags = [f"--data-root {data_root}", f"--out {out}", *(["--smoke"] if smoke else []),
+                 *(["--resume"] if resume else []), *([f"--seed {seed}"] if seed else [])]
+        flags += [f"--{k} {str(v).replace('torch.', '')}" for k, v in overrides.items()]
+        command = f"python -m dyngeo.reproduce {name} " + " ".join(flags)
+    return train_and_report(exp, data_root, out, smoke=smoke,
                             resume=resume, seed=seed, device=device, dump_grads=dump_grads, command=command, ctx=ctx)
 
 

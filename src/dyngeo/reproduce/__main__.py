@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from . import EXPERIMENTS, MissingDataError, run, setup, teardown
+from .runner import launch_command
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -54,7 +55,7 @@ def main(argv=None):
                 args.out / name if args.out is not None else None)
             dump = (out or Path(".")) / "grads.pt" if args.dump_grads else None
             run(name, data_root=args.data_root, out=out, smoke=args.smoke, resume=args.resume, seed=args.seed,
-                dump_grads=dump, ctx=ctx, **overrides)
+                dump_grads=dump, ctx=ctx, command=launch_command(), **overrides)
     except MissingDataError as error:
         if ctx.main:
             print(f"error: {error}", file=sys.stderr)

@@ -136,6 +136,25 @@ def launch_command():
     return own
 
 
+def _load_once(name, root, ctx):
+    """Rank 0 reads the data first (downloading them when torchvision can); the other ranks read them after
+    it, or all stop with rank 0's :class:`~dyngeo.reproduce.data.MissingDataError`."""
+    error, loaded = None, None
+    if ctx.main:
+        try:
+            loaded = datasets.load(name, root)
+        except datasets.MissingDataError as missing:
+            error = missing
+    if ctx.world > 1:
+        flag = torch.tensor([1.0 if error is not None else 0.0], device=ctx.device)
+        dist.broadcast(flag, 0)
+        if flag.item() and error is None:
+            error = datasets.MissingDataError(f"{name} is missing under {root}: see the message of rank 0")
+    if error is not None:
+        raise error
+    return loaded if ctx.main else datasets.load(name, root)
+
+
 class _Objective(nn.Module):
     """The loss as a module, so that DDP sees every use of the parameters inside one forward."""
 
@@ -240,7 +259,7 @@ def _run(exp, data_root, out, smoke, resume, seed, dump_grads, command, ctx):
     if smoke:
         Xtr, ytr, Xte, yte = datasets.standin(exp.dataset, seed=seed)
     else:
-        Xtr, ytr, Xte, yte = datasets.load(exp.dataset, data_root)
+        Xtr, ytr, Xte, yte = _load_once(exp.dataset, data_root, ctx)
     if exp.prepare is not None:
         Xtr, Xte = exp.prepare(Xtr), exp.prepare(Xte)
     cast = (lambda t: t.to(ctx.device, exp.dtype)) if Xtr.is_floating_point() else (lambda t: t.to(ctx.device))
