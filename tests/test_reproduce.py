@@ -44,18 +44,7 @@ def _smoke(tmp, launcher):
     return proc
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Every experiment with --smoke: once as one process, once as two under torchrun (gloo)."""
-    base = tmp_path_factory.mktemp("reproduce")
-    single = _smoke(base / "single", [sys.executable])
-    double = _smoke(base / "ddp", [*_torchrun(), "--standalone", "--nproc_per_node=2"])
-    return {"single": (base / "single", single), "ddp": (base / "ddp", double)}
-
-
-@pytest.mark.parametrize("mode, count", [("single", 1), ("ddp", 2)])
-def test_smoke_runs_write_report_checkpoint_and_curve(runs, mode, count):
-    out, proc = runs[mode]
+def _check_reports(out, proc, count):
     for name in NAMES:
         report = json.loads((out / name / "report.json").read_text())
         assert report["experiment"] == name and report["smoke"] and report["stand_in_data"]
@@ -71,22 +60,30 @@ def test_smoke_runs_write_report_checkpoint_and_curve(runs, mode, count):
     assert proc.stdout.count("global batch 8 =") == len(NAMES)
 
 
-@pytest.mark.parametrize("name", DETERMINISTIC)
-def test_ddp_gradients_equal_single_process(runs, name):
-    one = torch.load(runs["single"][0] / name / "grads.pt")
-    two = torch.load(runs["ddp"][0] / name / "grads.pt")
-    assert one.keys() == two.keys() and len(one) > 0
-    for key in one:
-        assert one[key].dtype == torch.float64
-        scale = one[key].abs().max().clamp_min(1.0)
-        torch.testing.assert_close(two[key], one[key], rtol=1e-6, atol=1e-6 * scale.item(), msg=f"{name}: {key}")
+def test_smoke_every_experiment_one_process_and_two_under_torchrun(tmp_path):
+    """Every experiment with --smoke, once as one process and once as two under torchrun (gloo), in float64.
+    (One test, so that pytest-xdist runs the two launches once.) Then:
 
-
-def test_stochastic_experiments_still_train_under_ddp(runs):
-    """AKOrN draws its initial oscillators from per-rank seeds, so its DDP gradients equal the
-    single-process ones only in distribution: here we check that every parameter got a finite one."""
+    - each run wrote its report, checkpoint and curve, and only rank 0 logged;
+    - for every deterministic experiment, the first step's DDP gradient (two processes, 4 + 4 examples)
+      equals the single process's gradient on the same global batch of 8 (float64, 1e-6);
+    - AKOrN draws its initial oscillators from per-rank seeds, so its DDP gradients equal the
+      single-process ones only in distribution: every trainable parameter got a finite one.
+    """
+    single = _smoke(tmp_path / "single", [sys.executable])
+    double = _smoke(tmp_path / "ddp", [*_torchrun(), "--standalone", "--nproc_per_node=2"])
+    _check_reports(tmp_path / "single", single, 1)
+    _check_reports(tmp_path / "ddp", double, 2)
+    assert DETERMINISTIC and len(DETERMINISTIC) >= 5
+    for name in DETERMINISTIC:
+        one, two = (torch.load(tmp_path / mode / name / "grads.pt") for mode in ("single", "ddp"))
+        assert one.keys() == two.keys() and len(one) > 0
+        for key in one:
+            assert one[key].dtype == torch.float64
+            scale = one[key].abs().max().clamp_min(1.0).item()
+            torch.testing.assert_close(two[key], one[key], rtol=1e-6, atol=1e-6 * scale, msg=f"{name}: {key}")
     for name in set(NAMES) - set(DETERMINISTIC):
-        grads = torch.load(runs["ddp"][0] / name / "grads.pt")
+        grads = torch.load(tmp_path / "ddp" / name / "grads.pt")
         model = reproduce.experiment(name, smoke=True).build()
         assert grads.keys() == {n for n, p in model.named_parameters() if p.requires_grad}
         assert all(torch.isfinite(g).all() for g in grads.values())
