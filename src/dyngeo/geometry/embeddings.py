@@ -117,8 +117,8 @@ def fit_linear_map(XA, XB, bias=False, ridge=0.0):
         muA, muB = A.mean(0), B.mean(0)
         A, B = A - muA, B - muB
     m, d = A.shape
-    if ridge == 0:
-        Mt = torch.linalg.pinv(A) @ B
+    if ridge == 0:  # minimum-norm least squares: LAPACK's SVD-based gelsd on the CPU, the pseudo-inverse elsewhere
+        Mt = torch.linalg.lstsq(A, B, driver="gelsd").solution if A.device.type == "cpu" else torch.linalg.pinv(A) @ B
     elif m >= d:
         Mt = torch.linalg.solve(A.T @ A + ridge * torch.eye(d, dtype=dtype, device=A.device), A.T @ B)
     else:
