@@ -93,3 +93,25 @@ def test_shapes_rounds_seeds_and_errors(sched):
         markov_nll(eps, torch.zeros(3), sched)
     with pytest.raises(ValueError, match="variance"):
         markov_nll(eps, x0, sched, variance="beta")
+
+
+def test_shipped_checkpoint_models_are_trained_and_rank_the_roll_first():
+    """The stored ε-networks and flows of chapter 12: small, loadable, better than an untrained network, and they
+    recompute the chapter's ordering (Swiss roll above moons) on a small subset of points."""
+    import pathlib
+
+    from dyngeo.checkpoints import make_image_manifold_densities as ck
+
+    path = pathlib.Path(ck.__file__).with_name("image_manifold_densities.pt")
+    assert path.stat().st_size <= 1_000_000
+    stored = ck.load("image_manifold_densities")
+    sched = ck.schedule()
+    roll, moons = ck.point_set("swiss_roll", 200, seed=21), ck.point_set("moons", 200, seed=21)
+    g = torch.Generator().manual_seed(0)
+    fresh = dm.simple_loss(ck.eps_model(), roll, sched, generator=torch.Generator().manual_seed(1)).item()
+    for eps_net, flow in zip(ck.models("eps", stored), ck.models("flow", stored)):
+        with torch.no_grad():
+            assert dm.simple_loss(eps_net, roll, sched, generator=torch.Generator().manual_seed(1)).item() < 0.5 * fresh
+            assert markov_nll(eps_net, roll, sched, rounds=2, generator=g).mean() < \
+                markov_nll(eps_net, moons, sched, rounds=2, generator=g).mean()
+            assert flow.log_prob(roll).mean() > flow.log_prob(moons).mean()
