@@ -7,6 +7,8 @@ assignment solver) or from a direct computation here; the functions of ``dyngeo.
 and ``dyngeo.metrics.distributions`` that answer an exercise are switched off while it runs.
 """
 
+import functools
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist, pdist
@@ -33,8 +35,11 @@ def _alive(d, r, left="<=", right="<"):
     return int((lo & hi).sum())
 
 
-def _betti_cases(rng):
-    """(name, diagrams, scales) for sampled spaces and a hand-made diagram with ties."""
+@functools.lru_cache(maxsize=4)
+def _betti_cases(seed):
+    """(name, diagrams, scales) for sampled spaces and a hand-made diagram with ties (cached per seed:
+    the Rips diagrams of the sampled torus take a moment)."""
+    rng = np.random.default_rng(seed)
     cases = []
     th = rng.uniform(0, 2 * np.pi, 80)
     circle = np.c_[np.cos(th), np.sin(th)] * rng.uniform(0.8, 1.5)
@@ -58,8 +63,7 @@ def _betti_cases(rng):
 @checker(points=2, target="betti_at", forbid=[TOP + "betti"])
 def check_betti_at(ask, seed):
     """Betti numbers at a scale: the features alive at r, birth <= r < death, the infinite one included."""
-    rng = np.random.default_rng(seed)
-    for name, dgms, scales in _betti_cases(rng):
+    for name, dgms, scales in _betti_cases(seed):
         for r in scales:
             got = ask("answer([d.copy() for d in dgms], r)", case=f"{name}, r = {r:.4g}", dgms=dgms, r=r)
             want = np.array([_alive(d, r) for d in dgms], dtype=float)
