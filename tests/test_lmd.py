@@ -245,3 +245,31 @@ def test_ood_set_errors():
         ood_sets.inverted(torch.full((2, 1, 8, 8), 2.0))
     with pytest.raises(ValueError, match="digit_images"):
         ood_sets.ood_sets(torch.rand(3, 1, 8, 8), 5)
+
+
+# ---------- the shipped checkpoint ----------
+def test_checkpoint_recomputes_its_numbers_and_matches_the_script():
+    """The stored AE test MSE and CNN accuracy recompute from the stored weights; the script's architecture
+    (a few training steps) has the checkpoint's keys and shapes; the DDPM's L_simple is lower on held-out
+    in-distribution digits than on inverted ones."""
+    torch.set_num_threads(1)
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints import make_diffusion_ood as mk
+    from dyngeo.models.diffusion import simple_loss
+
+    ck = load("diffusion_ood")
+    unet, ae, cnn, sched = mk.load_models(ck)
+    Xtr, ytr, Xte, yte = mk.in_distribution()
+    assert set(yte.tolist()) == set(ck["config"]["in_classes"])
+    with torch.no_grad():
+        assert abs(torch.nn.functional.mse_loss(ae(Xte), Xte).item() - ck["ae_test_mse"]) < 1e-6
+        assert abs((cnn(Xte).argmax(1) == yte).float().mean().item() - ck["cnn_test_accuracy"]) < 1e-6
+        g = torch.Generator().manual_seed(0)
+        x_in = 2 * Xte - 1
+        x_out = 2 * ood_sets.inverted(Xte) - 1
+        loss_in = torch.stack([simple_loss(unet, x_in, sched, generator=g) for _ in range(4)]).mean()
+        loss_out = torch.stack([simple_loss(unet, x_out, sched, generator=g) for _ in range(4)]).mean()
+    assert loss_in < 0.5 * loss_out
+    fresh, _ = mk.train_ddpm(Xtr[:32], steps=2, generator=torch.Generator().manual_seed(0))
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == {k: v.shape for k, v in ck["ddpm"].items()}
+    assert mk.schedule(ck["config"]).T == sched.T
