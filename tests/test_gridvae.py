@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from dyngeo.attacks.patch import patch_mask, patch_pgd
+from dyngeo.attacks.patch import patch_mask, patch_nag, patch_pgd
 from dyngeo.models.gridvae import GridVAE, VAEClassifier, grid_log_prior, purify, rounding_kl, two_digit_images
 
 torch.set_num_threads(1)
@@ -146,6 +146,11 @@ def test_patch_attack_moves_only_the_patch_and_reaches_the_linear_optimum():
         v[inside] = torch.tensor(corner, dtype=torch.float64).repeat(6)
         best = torch.maximum(best, ce(v))
     assert torch.all(ce(adv) >= best - 1e-3)
+    # the Nesterov variant: momentum may park a pixel on the wrong bound, so it need not reach the optimum,
+    # but it stays in the patch and the box and raises the loss above the clean one
+    nag = patch_nag(model, x, y, mask, steps=200, alpha=0.02)
+    torch.testing.assert_close(nag * (1 - mask), x * (1 - mask), atol=0, rtol=0)
+    assert nag.min() >= 0 and nag.max() <= 1 and torch.all(ce(nag) > ce(x))
 
 
 def test_patch_mask_and_errors():

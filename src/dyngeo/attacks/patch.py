@@ -4,13 +4,15 @@ Sec. 4.2; Brown et al. 2017).
 Inside the patch the pixels may take any value in ``clamp``; outside they never move. This is
 :func:`dyngeo.attacks.pgd` with no norm ball (``eps = inf``) and every gradient multiplied by the
 patch mask before its sign is taken, so the pixels outside the patch get a zero step.
+:func:`patch_nag` is the Nesterov-momentum variant (NI-FGSM, Lin et al. 2020), the paper's Patch-NAG.
 """
 
 import torch
+import torch.nn.functional as F
 
 from .gradient import pgd
 
-__all__ = ["patch_mask", "patch_pgd"]
+__all__ = ["patch_mask", "patch_pgd", "patch_nag"]
 
 
 def patch_mask(shape, top, left, height, width, device=None, dtype=torch.float32):
@@ -46,3 +48,28 @@ def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), ran
         x0 = torch.where(mask > 0, lo + (hi - lo) * noise, x0)
     return pgd(model, x0, y, eps=float("inf"), alpha=alpha, steps=steps, clamp=clamp, direction=lambda g: g * mask,
                trace=trace)
+
+
+def patch_nag(model, x, y, mask, steps=100, alpha=1 / 255, mu=1.0, clamp=(0.0, 1.0)):
+    """Patch-NAG: signed steps of size ``alpha`` inside ``mask`` along a Nesterov-accumulated gradient
+    (Lin et al. 2020): look ahead to ``x + alpha mu g``, add its gradient normalised by its mean absolute
+    value to ``mu g``, step by ``alpha sign(g)``, clip to ``clamp``. Pixels outside the mask never move."""
+    if y.dim() != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must be [B] labels matching x {tuple(x.shape)}; got {tuple(y.shape)}")
+    mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
+    try:
+        mask = torch.broadcast_to(mask, x.shape)
+    except RuntimeError:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
+    adv, g = x.detach().clone(), torch.zeros_like(x)
+    dims = tuple(range(1, x.dim()))
+    for _ in range(steps):
+        ahead = (adv + alpha * mu * g * mask).requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(ahead), y), ahead)
+        grad = grad * mask
+        g = mu * g + grad / grad.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12)
+        adv = adv + alpha * g.sign() * mask
+        if clamp is not None:
+            adv = adv.clamp(*clamp)
+        adv = adv.detach()
+    return adv
