@@ -129,3 +129,13 @@ def test_decoder_tangent_of_a_linear_decoder_is_its_column_space():
     assert torch.allclose(mr.normal_direction(Q)(v.reshape(5, 3, 4)).reshape(5, 12), mr.normal_part(v, Q))
     with pytest.raises(ValueError, match="B, d"):
         mr.decoder_tangent(dec, z[0])
+
+
+def test_checkpoint_recomputes():
+    """One network of the chapter's checkpoint, retrained by its script, gives the same weights."""
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints import make_manifold_risk as mk
+
+    stored = load("manifold_risk")["circle"]["double/nor/1"]
+    fresh = mk.train_circle(1, "double", "nor").state_dict()
+    assert all(torch.allclose(stored[k], fresh[k], atol=1e-5) for k in stored)
