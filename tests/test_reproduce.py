@@ -179,3 +179,23 @@ def test_sudoku_stand_in_boards_are_valid_with_satnet_givens():
     givens = (puzzles > 0).flatten(1).sum(1)
     assert givens.min() >= 31 and givens.max() <= 42
     assert len({tuple(b.flatten().tolist()) for b in boards}) == len(boards)  # not one board repeated
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_paper_size_models_take_a_finite_step(name):
+    """The paper-scale configuration itself (not the smoke one) builds, and one step on two stand-in
+    examples gives a finite loss and a finite gradient for every trainable parameter."""
+    torch.set_num_threads(1)
+    exp = reproduce.experiment(name)
+    assert exp.epochs > 1 and exp.batch > 8  # the paper's protocol, not the smoke one
+    X, y, _, _ = rdata.standin(exp.dataset, n_train=2, n_test=2)
+    X = exp.prepare(X) if exp.prepare else X
+    X = X.to(exp.dtype) if X.is_floating_point() else X
+    torch.manual_seed(0)
+    model = exp.build().to(exp.dtype)
+    loss = exp.loss(model, X, y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for pname, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), pname
