@@ -156,7 +156,8 @@ def embedding_mse(X_hat, X, reduction="mean"):
 
 
 def split_indices(n, fractions=(1 / 3, 1 / 3, 1 / 3), seed=0):
-    """A random partition of ``range(n)`` into the ``map``, ``svm`` and ``val`` splits of Sec. 4 (NumPy index arrays)."""
+    """A random partition of ``range(n)`` into the ``map``, ``svm`` and ``val`` splits of Sec. 4 (NumPy
+    index arrays; the last split takes the rounding remainder when the fractions sum to 1)."""
     if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) > 1 + 1e-9:
         raise ValueError(f"fractions must be three non-negative numbers summing to at most 1; got {fractions}")
     order = np.random.default_rng(seed).permutation(n)

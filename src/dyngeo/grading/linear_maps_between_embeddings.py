@@ -179,7 +179,9 @@ def _rotated(rng, d_t, d_s, n_map, n_val, shift=1.2, noise=0.5):
 
     R = np.linalg.qr(rng.normal(size=(d_s, d_s)))[0][:, :d_t] * rng.uniform(0.5, 2, d_t)
     (Tm, _), (Tv, yv) = draw(n_map), draw(n_val)
-    return u, Tm @ R.T + noise * rng.normal(size=(2 * n_map, d_s)), Tm, Tv @ R.T + noise * rng.normal(size=(2 * n_val, d_s)), Tv, yv
+    Sm = Tm @ R.T + noise * rng.normal(size=(2 * n_map, d_s))
+    Sv = Tv @ R.T + noise * rng.normal(size=(2 * n_val, d_s))
+    return u, Sm, Tm, Sv, Tv, yv
 
 
 @checker(points=2, target="mapped_auroc", forbid=[E_ + "cross_network_detection"])
