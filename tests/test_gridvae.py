@@ -185,3 +185,19 @@ def test_bad_arguments():
         rounding_kl(torch.zeros(1, 2), torch.zeros(1, 2), 0.5, target=torch.zeros(1, 3))
     with pytest.raises(ValueError, match=r"\[B, d\]"):
         grid_log_prior(torch.zeros(3), VALUES, 0.3)
+
+
+def test_shipped_vae_classifier_purification_recovers_some_patched_digits():
+    """A small subset of chapter 12's purification experiment on the shipped VAE-classifier (seed 0)."""
+    from dyngeo.checkpoints import make_image_manifold_densities as ck
+
+    model = ck.models("clf")[0]
+    _, _, Xte, yte = ck.digit_data()
+    x, y = Xte[:80].reshape(-1, 1, 8, 8), yte[:80]
+    f = lambda v: model(v.flatten(1))
+    mask = patch_mask((1, 8, 8), 2, 2, 3, 3)
+    adv = patch_pgd(f, x, y, mask, steps=60, alpha=0.05)
+    pur = purify(model, adv, steps=60, alpha=0.02, samples=4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        clean, attacked, purified = ((f(v).argmax(1) == y).float().mean().item() for v in (x, adv, pur))
+    assert clean > 0.95 and attacked < 0.3 and purified > attacked
