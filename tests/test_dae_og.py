@@ -93,4 +93,5 @@ def test_checkpoint_reproduces_its_first_steps():
     _, hist = run("three", True, 0, stop=21)
     stored = ck["three"]["runs"]["OG0"]["history"]
     for key in ("rec", "orth", "stat"):
-        assert torch.allclose(torch.tensor(hist[key][::10]), stored[key][:3].double(), rtol=1e-4, atol=1e-5), key
+        assert torch.allclose(torch.tensor(hist[key][::10], dtype=torch.float64), stored[key][:3].double(), rtol=1e-4,
+                              atol=1e-5), (key, hist[key][::10], stored[key][:3])
