@@ -11,7 +11,7 @@ CHAPTERS  := $(wildcard chapters/*.md)
 SOLUTIONS := $(wildcard solutions/*.md)
 EXERCISES := $(patsubst solutions/%,exercises/%,$(SOLUTIONS))
 
-.PHONY: install page book book-instructor test unit notebooks site exercises twins checkpoints benchmarks manifest release autograder clean
+.PHONY: install page book book-instructor test test-gpu unit notebooks site exercises twins checkpoints benchmarks manifest release autograder clean
 
 install: $(VENV)/.installed book/_vendor/.stamp
 
@@ -87,6 +87,10 @@ test: install unit notebooks book site
 # Parallel workers get one thread each: torch threads oversubscribing two cores run far slower.
 unit: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_site.py
+
+# Every model and geometric tool on CUDA against the CPU (float32); one skip line without a GPU.
+test-gpu: install
+	DYNGEO_GPU_TESTS=1 $(PY) -m pytest -q -rs tests/gpu
 
 notebooks: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env -p no:randomly $(EXERCISES) $(SOLUTIONS)

@@ -5,13 +5,13 @@ int64 labels (or float targets) as tensors on the CPU; move them with ``.to(dyng
 One module per kind of data; add a chapter's generator as its own module and import it here.
 """
 
-from .images import digits, image_dataset
+from .images import digits
 from .letters import corrupt_pixels, letters_7x7, noisy_letters
 from .shapes import multi_object_images
 from .sudoku import consistent, is_valid, make_puzzles, shidoku_solutions
 from .toy import annuli, reflection_1d, spirals, two_moons
 
-__all__ = ["multi_object_images", "shidoku_solutions", "make_puzzles", "is_valid", "consistent", "two_moons", "annuli", "spirals", "reflection_1d", "digits", "image_dataset", "letters_7x7", "corrupt_pixels", "noisy_letters"]
+__all__ = ["multi_object_images", "shidoku_solutions", "make_puzzles", "is_valid", "consistent", "two_moons", "annuli", "spirals", "reflection_1d", "digits", "letters_7x7", "corrupt_pixels", "noisy_letters"]
 
 from .subspace_sets import digit_sets, haar_bases, planted_schubert, set_bases  # chapter 08
 __all__ += ["digit_sets", "haar_bases", "planted_schubert", "set_bases"]
