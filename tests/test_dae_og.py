@@ -50,13 +50,15 @@ def test_network_shapes(conv):
     torch.manual_seed(0)
     m = DAEOG((3, 16, 16), 12, [2, 5, 3], conv=conv, width=32, attr_hidden=(16, 8))
     x = torch.rand(4, 3, 16, 16)
-    xr, z = m(x)
+    with torch.no_grad():
+        xr, z = m(x)
     assert xr.shape == x.shape and z.shape == (4, 12)
     assert [a.shape[1] for a in m.attribute_codes(z)] == [2, 5, 3]
     assert m.generate(7).shape == (7, 3, 16, 16)
     assert float(xr.min()) >= 0 and float(xr.max()) <= 1
 
 
+@torch.no_grad()
 def test_one_code_path_for_dae_g_and_dae_og():
     torch.manual_seed(0)
     m = DAEOG((3, 8, 8), 12, [2, 3], width=16, attr_hidden=(8,))
