@@ -96,7 +96,6 @@ class Plane:
 
     def neighbours(self, X, r, n=21):
         """[B, K, D] points of the plane within ``r`` of ``X`` (a disk grid in the first two coordinates)."""
-        off = torch.zeros(0, X.shape[1], dtype=X.dtype, device=X.device)
         disk = _disk(n, X.dtype, X.device) * r
         off = torch.zeros(disk.shape[0], X.shape[1], dtype=X.dtype, device=X.device)
         off[:, :2] = disk
