@@ -166,3 +166,18 @@ def test_manifold_report_of_a_perfect_reconstruction_is_zero():
     assert all(v == 0 for v in report.values())
     worse = mrml.manifold_report(X, X + 0.2 * torch.rand(40, 6, generator=torch.Generator().manual_seed(2)))
     assert worse["MSE"] > 0 and worse["W2 H0"] > 0 and worse["W1 total"] >= worse["W2 total"]
+
+
+def test_shipped_checkpoint_is_what_the_code_trains():
+    # recompute one run of dyngeo.checkpoints.make_mrml: the seed-0 plain autoencoder and its scores
+    from dyngeo.checkpoints import load
+    from dyngeo.checkpoints import make_mrml as ck
+
+    ckpt = load("mrml")
+    G = ck.dataset()
+    model, _ = ck.train(G.X[G.train], None, 0.0, 0.0, ck.BATCH, seed=0)
+    for k, v in ckpt["models"]["AE"].items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ck.score(model, G.X, G.hold), ckpt["scores"]["AE"][0].numpy(), rtol=1e-3, atol=1e-5)
+    assert ckpt["alpha"] in ck.ALPHA_GRID and ckpt["alpha"] == min(ckpt["val_scores"], key=ckpt["val_scores"].get)
+    assert sum(p.numel() for p in ckpt["models"]["AE"].values()) * 4 * len(ckpt["models"]) < 1_000_000
