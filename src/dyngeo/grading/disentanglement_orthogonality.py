@@ -120,6 +120,10 @@ def check_smoothed_1nn(ask, seed):
                                    "denominator: sum over k ≠ i only"),
                                   (float((sq * cross).sum()), "the distances are squared; eq. 3 uses ‖x_i − x_j‖"),
                                   (want / 2, "each cross edge is counted once; the sum runs over ordered pairs")])
+    X0 = torch.randn(10, 3, generator=g, dtype=DT)
+    got = ask("answer(X0.clone(), X0.clone(), 0.2)", case="two identical samples", X0=X0)
+    judge.close_number(got, float(ts.smoothed_1nn(X0, X0, 0.2, eps=0)), "T^λ for two identical samples", rtol=1e-6,
+                       atol=1e-9, case="X1 = X0, λ = 0.2: each point's nearest neighbour is its twin, so T is near N")
     case, X0, X1, _ = _samples(g)[1]
     got = ask("answer(X0.clone(), X1.clone(), 1e-4)", case="λ = 1e-4 (the hard 1-NN count)", X0=X0, X1=X1)
     judge.close_number(got, float(ts.smoothed_1nn(X0, X1, 0.0)), "T^λ at λ = 1e-4", atol=1e-5,
