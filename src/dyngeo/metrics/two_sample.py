@@ -33,10 +33,9 @@ def _pair(X0, X1):
         raise ValueError(f"X0 and X1 must have the same dimension; got {X0.shape[1]} and {X1.shape[1]}")
     if X0.shape[0] + X1.shape[0] < 4:
         raise ValueError("the pooled sample needs at least 4 points for the null's variance")
-    X1 = X1.to(X0.dtype) if X1.is_floating_point() and X0.is_floating_point() else X1
-    if not X0.is_floating_point():
-        X0, X1 = X0.double(), X1.double()
-    return X0, X1.to(X0.dtype)
+    dtype = torch.promote_types(X0.dtype, X1.dtype)
+    dtype = dtype if dtype.is_floating_point else torch.float64  # integer points are measured in float64
+    return X0.to(dtype), X1.to(dtype)
 
 
 def pairwise_distances(X, eps=1e-4):
