@@ -10,12 +10,12 @@ For each data set and each seed this trains, on the CPU with one thread:
   the pair of the paper's Table 1.
 
 It stores, per data set, model and seed, ``n_keep`` samples (point clouds in float16, images as uint8),
-the last training losses, and the seed-0 weights of the three circle models (the chapter samples them
-live). Run ``python -m dyngeo.checkpoints.make_data_topology`` (about 15 minutes on one busy CPU
-core); the file is ``data_topology.pt`` next to this script (< 1 MB).
+the last training losses, and the seed-0 weights (float16) of the three circle models (the chapter samples them
+live). Run ``python -m dyngeo.checkpoints.make_data_topology [names...]`` (20–40 minutes on one busy
+CPU core, most of it the image DDPM); the file is ``data_topology.pt`` next to this script (< 1 MB), or
+``$DYNGEO_CKPT_OUT``; runs for some names add to an existing file.
 """
 
-import math
 import os
 import sys
 import time

@@ -20,7 +20,6 @@ generator                  ambient     space                         Betti numbe
 
 import math
 
-import numpy as np
 import torch
 
 __all__ = [
