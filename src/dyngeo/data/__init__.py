@@ -19,3 +19,11 @@ from .manifold_digits import digit_prototypes, render_digits, rotated_digits  # 
 __all__ += ["digit_prototypes", "render_digits", "rotated_digits"]
 from .brain_roi import SUPERCATEGORIES, TABLE1_SIZES, brain_roi  # chapter 09
 __all__ += ["SUPERCATEGORIES", "TABLE1_SIZES", "brain_roi"]
+from .ood_sets import blurred_noise, inverted, sprites  # chapter 13 (the module ood_sets keeps its own name)
+__all__ += ["blurred_noise", "inverted", "sprites"]
+from .shapes3d import FACTORS, SHAPES, factor_levels, shapes3d  # chapter 14
+__all__ += ["FACTORS", "SHAPES", "factor_levels", "shapes3d"]
+from .rotating_glyphs import glyph, render_glyph, rotating_glyphs  # chapter 16
+__all__ += ["glyph", "render_glyph", "rotating_glyphs"]
+from .manifolds import circle, flat_torus, klein_bottle, klein_union_sphere, sphere, torus, torus_ellipse_images  # 15
+__all__ += ["circle", "flat_torus", "klein_bottle", "klein_union_sphere", "sphere", "torus", "torus_ellipse_images"]

@@ -24,16 +24,9 @@ functions raise ``ValueError``.
 import numpy as np
 import torch
 
+from .distributions import _features
+
 __all__ = ["discretize", "mutual_info_matrix", "entropies", "mig", "mig_sup", "dcimig", "jemmig", "scores"]
-
-
-def _codes(z, name="codes"):
-    z = z.detach().cpu().double().numpy() if isinstance(z, torch.Tensor) else np.asarray(z, dtype=np.float64)
-    if z.ndim != 2 or z.shape[0] < 2:
-        raise ValueError(f"{name} must be [N, d] with N >= 2; got shape {z.shape}")
-    if not np.isfinite(z).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return z
 
 
 def _factors(v, n):
@@ -51,7 +44,7 @@ def _factors(v, n):
 def discretize(z, bins=20):
     """Each column of ``z`` [N, d] cut into ``bins`` equal-width bins between its min and max (ints [N, d]).
     A constant column falls into bin 0."""
-    z = _codes(z)
+    z = _features(z, "codes")
     if bins < 2:
         raise ValueError(f"bins must be >= 2; got {bins}")
     lo, hi = z.min(0), z.max(0)

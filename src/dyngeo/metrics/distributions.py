@@ -20,9 +20,10 @@ __all__ = ["frechet_distance", "w2_empirical", "density_coverage"]
 
 
 def _features(a, name):
+    """``a`` (tensor or array) as a finite float64 NumPy matrix ``[N, d]`` with ``N >= 2``."""
     a = a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] < 2:
-        raise ValueError(f"{name} must be [N, d] features with N >= 2; got shape {a.shape}")
+        raise ValueError(f"{name} must be an [N, d] matrix with N >= 2; got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or inf")
     return a

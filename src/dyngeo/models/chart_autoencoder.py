@@ -25,15 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..rng import draw
+from .vae import _mlp
 
 __all__ = ["ChartAutoencoder"]
-
-
-def _mlp(sizes):
-    layers = []
-    for a, b in zip(sizes[:-2], sizes[1:-1]):
-        layers += [nn.Linear(a, b), nn.SiLU()]
-    return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]))
 
 
 class ChartAutoencoder(nn.Module):
