@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	# torchattacks, for the attack cross-checks only: its declared dependencies (torchvision, an old requests)
 	# are not used by the attacks the tests call and would pull a second torch build, so none of them.
 	$(PY) -m pip install -q --no-deps "torchattacks==3.5.1"
+	# normflows, for the RealNVP cross-check only; it needs nothing beyond torch and numpy.
+	$(PY) -m pip install -q --no-deps "normflows==1.7.3"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

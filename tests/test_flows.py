@@ -107,3 +107,35 @@ def test_float64_and_bad_arguments():
         AffineCoupling(2, [1, 1])
     with pytest.raises(ValueError, match="zeros and ones"):
         AffineCoupling(2, [0.5, 1])
+
+
+def test_realnvp_matches_normflows_built_from_the_same_couplings():
+    # normflows (Stimper et al. 2023) composes masked affine couplings, a constant affine map and a Gaussian base
+    # its own way; built from our s and t networks it must give the same densities and the same inverse.
+    import normflows as nf  # installed by `make install`, without its dependencies (it needs only torch and numpy)
+    torch.manual_seed(0)
+    flow = RealNVP(3, n_layers=4, hidden=16).double()
+    for p in flow.parameters():  # away from the identity map the layers were initialised to
+        torch.nn.init.normal_(p, std=0.3)
+
+    class Map(torch.nn.Module):  # one of s' = -S or t' = -T exp(-S), so that normflows' inverse is our forward
+        def __init__(self, layer, which):
+            super().__init__()
+            self.layer, self.which = layer, which
+
+        def forward(self, kept):
+            s, t = self.layer._st(kept)
+            return -s if self.which == "s" else -t * torch.exp(-s)
+
+    couplings = [nf.flows.MaskedAffineFlow(layer.mask.double(), t=Map(layer, "t"), s=Map(layer, "s"))
+                 for layer in flow.layers]
+    affine = nf.flows.AffineConstFlow((3,)).double()
+    with torch.no_grad():
+        affine.s.copy_(flow.log_scale.detach().reshape(affine.s.shape))
+        affine.t.copy_(flow.shift.detach().reshape(affine.t.shape))
+    reference = nf.NormalizingFlow(nf.distributions.DiagGaussian(3, trainable=False).double(),
+                                   [affine, *reversed(couplings)])
+    x = torch.randn(64, 3, dtype=torch.float64)
+    torch.testing.assert_close(flow.log_prob(x), reference.log_prob(x), rtol=1e-10, atol=1e-10)
+    z = torch.randn(64, 3, dtype=torch.float64)
+    torch.testing.assert_close(flow.inverse(z), reference.forward(z), rtol=1e-10, atol=1e-10)
