@@ -15,8 +15,6 @@ From Python: ``dyngeo.reproduce.run("sanode-mnist", data_root=..., out=...)`` re
 import os
 from pathlib import Path
 
-import torch
-
 from . import akorn, ncode, relu, sanode
 from . import data as rdata
 from .data import MissingDataError

@@ -44,13 +44,13 @@ def main(argv=None):
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {list(EXPERIMENTS)} or 'all'")
+    if args.model and any(not n.startswith("ncode") for n in names):
+        parser.error(f"--model applies to the ncode-* experiments, not {[n for n in names if not n.startswith('ncode')]}")
     overrides = {k: v for k, v in dict(epochs=args.epochs, batch=args.batch, lr=args.lr, model=args.model,
                                        dtype=DTYPES.get(args.dtype)).items() if v is not None}
     ctx = setup(args.device)
     try:
         for name in names:
-            if args.model and not name.startswith("ncode"):
-                parser.error(f"--model applies to the ncode-* experiments, not {name}")
             out = args.out if args.out is not None and len(names) == 1 else (
                 args.out / name if args.out is not None else None)
             dump = (out or Path(".")) / "grads.pt" if args.dump_grads else None

@@ -15,7 +15,6 @@ norm clipped at 1 (Table 12 and the authors' code) on SATNet's 9,000 boards; boa
 1,000 test boards (in distribution). The out-of-distribution RRN set (Palm et al. 2018) is not read.
 """
 
-import math
 
 import torch
 import torch.nn.functional as F

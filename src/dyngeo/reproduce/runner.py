@@ -15,7 +15,6 @@ from ``checkpoint.pt`` on the same trajectory.
 
 import datetime
 import json
-import math
 import os
 import shlex
 import sys
@@ -195,13 +194,13 @@ def _save(obj, path):
 
 
 def _figure(path, losses, steps_per_epoch, history, exp):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure (no pyplot): saving it leaves the caller's backend alone, so a notebook that runs an
+    # experiment keeps showing its own figures.
+    from matplotlib.figure import Figure
 
     with_metric = [h for h in history if h.get("value") is not None]
-    fig, axes = plt.subplots(1, 2 if with_metric else 1, figsize=(11 if with_metric else 6, 3.6), squeeze=False)
+    fig = Figure(figsize=(11 if with_metric else 6, 3.6))
+    axes = fig.subplots(1, 2 if with_metric else 1, squeeze=False)
     ax = axes[0, 0]
     ax.plot(range(1, len(losses) + 1), losses, lw=0.6, label="training loss (mean over processes)")
     if steps_per_epoch and len(losses) >= steps_per_epoch:
@@ -220,7 +219,6 @@ def _figure(path, losses, steps_per_epoch, history, exp):
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @dataclass
