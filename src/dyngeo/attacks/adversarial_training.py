@@ -16,14 +16,13 @@ __all__ = ["adversarial_training"]
 
 
 def adversarial_training(model, X, y, eps, steps, attack_steps=10, alpha=None, norm="2", lr=1e-2, batch_size=None,
-                         direction=None, clamp=None, clean_weight=0.0, generator=None, desc="adversarial training",
+                         direction=None, clamp=None, generator=None, desc="adversarial training",
                          **fit_kwargs):
     """Train ``model`` (logits ``[B, K]``) for ``steps`` optimiser steps on the adversaries of ``(X, y)``.
 
     Each step draws a batch (``batch_size`` rows with ``generator``, or all of them), attacks it with
     ``attack_steps`` steps of PGD of radius ``eps`` in ``norm`` (step ``alpha``, default
-    ``2.5 eps / attack_steps``) and takes an Adam step on
-    ``(1 − clean_weight) CE(adversaries) + clean_weight CE(clean)``.
+    ``2.5 eps / attack_steps``) and takes an Adam step on the cross-entropy at the adversaries.
     ``direction`` restricts the attack: ``None``; a basis ``[D, d]`` shared by all points; a basis per
     training point ``[N, D, d]`` (sliced with the batch); or a callable ``direction(idx)`` returning a
     :func:`~dyngeo.attacks.gradient.pgd` direction for the rows ``idx`` of the batch.
@@ -31,13 +30,13 @@ def adversarial_training(model, X, y, eps, steps, attack_steps=10, alpha=None, n
     """
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X and y must have the same number of rows; got {X.shape[0]} and {y.shape[0]}")
-    if not 0.0 <= clean_weight <= 1.0:
-        raise ValueError(f"clean_weight must be in [0, 1]; got {clean_weight}")
-    if direction is not None and not callable(direction):
-        direction = torch.as_tensor(direction, dtype=X.dtype, device=X.device)
-        if direction.dim() == 3 and direction.shape[0] != X.shape[0]:
+    pick = direction  # the attack's direction for the batch rows idx: pick(idx)
+    if direction is None or not callable(direction):
+        basis = None if direction is None else torch.as_tensor(direction, dtype=X.dtype, device=X.device)
+        if basis is not None and basis.dim() == 3 and basis.shape[0] != X.shape[0]:
             raise ValueError(f"a per-point basis must have one [D, d] block per row of X ({X.shape[0]}); got "
-                             f"{tuple(direction.shape)}")
+                             f"{tuple(basis.shape)}")
+        pick = (lambda idx: basis[idx]) if basis is not None and basis.dim() == 3 else (lambda idx: basis)
     alpha = 2.5 * eps / attack_steps if alpha is None else alpha
     n = X.shape[0]
 
@@ -47,16 +46,7 @@ def adversarial_training(model, X, y, eps, steps, attack_steps=10, alpha=None, n
         else:
             idx = torch.randperm(n, generator=generator)[:batch_size].to(X.device)
         xb, yb = X[idx], y[idx]
-        if direction is None or (not callable(direction) and direction.dim() == 2):
-            d = direction
-        elif callable(direction):
-            d = direction(idx)
-        else:
-            d = direction[idx]
-        adv = pgd(m, xb, yb, eps, alpha=alpha, steps=attack_steps, clamp=clamp, norm=norm, direction=d)
-        loss = F.cross_entropy(m(adv), yb)
-        if clean_weight > 0:
-            loss = (1 - clean_weight) * loss + clean_weight * F.cross_entropy(m(xb), yb)
-        return loss
+        adv = pgd(m, xb, yb, eps, alpha=alpha, steps=attack_steps, clamp=clamp, norm=norm, direction=pick(idx))
+        return F.cross_entropy(m(adv), yb)
 
     return fit(model, loss_fn, steps, lr=lr, desc=desc, **fit_kwargs)

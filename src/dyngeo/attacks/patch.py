@@ -26,12 +26,10 @@ def patch_mask(shape, top, left, height, width, device=None, dtype=torch.float32
     return mask
 
 
-def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), random_start=False, generator=None,
-              trace=None):
+def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), trace=None):
     """Patch-PGD: ``steps`` signed gradient-ascent steps of size ``alpha`` on the cross-entropy, moving only
     the pixels where ``mask`` (broadcastable to ``x``) is nonzero, kept in ``clamp``.
 
-    ``random_start`` fills the patch with uniform noise first (the patch's content is unconstrained).
     ``trace`` receives ``(iterate, moved)`` after every step, as in :func:`~dyngeo.attacks.pgd`.
     """
     mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
@@ -39,14 +37,7 @@ def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), ran
         mask = torch.broadcast_to(mask, x.shape)
     except RuntimeError:
         raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
-    x0 = x.detach()
-    if random_start:
-        from ..rng import draw
-
-        noise = draw(torch.rand, x.shape, generator, x.device, x.dtype)
-        lo, hi = clamp if clamp is not None else (0.0, 1.0)
-        x0 = torch.where(mask > 0, lo + (hi - lo) * noise, x0)
-    return pgd(model, x0, y, eps=float("inf"), alpha=alpha, steps=steps, clamp=clamp, direction=lambda g: g * mask,
+    return pgd(model, x.detach(), y, eps=float("inf"), alpha=alpha, steps=steps, clamp=clamp, direction=lambda g: g * mask,
                trace=trace)
 
 

@@ -56,7 +56,8 @@ def train(X, sampler, alpha, beta, batch, seed, steps=STEPS):
 def score(model, X, idx):
     """``[2, len(METRICS)]``: the report on the rows ``idx`` of ``X`` and on all of ``X``."""
     _, R = mrml.reconstruct(model, X)
-    return np.array([[mrml.manifold_report(X[i], R[i])[m] for m in METRICS] for i in (idx, slice(None))])
+    reports = [mrml.manifold_report(X[i], R[i]) for i in (idx, slice(None))]
+    return np.array([[r[m] for m in METRICS] for r in reports])
 
 
 def choose_alpha(G, seeds=VAL_SEEDS, grid=ALPHA_GRID):

@@ -23,8 +23,6 @@ a point is spanned by the leading left singular vectors of its Jacobian ``∂ι�
 after the fit is torch and differentiable. Dense kernels: meant for up to a few thousand points.
 """
 
-import math
-
 import numpy as np
 import torch
 from scipy.spatial import cKDTree

@@ -245,7 +245,7 @@ def cross_network_detection(target, source, splits, head=None, labels=None, fit_
             raise ValueError(f"the {what} embeddings must be [n, d] with n = {n} (one row per image); got {a.shape}")
     if ta.shape != tc.shape or sa.shape != sc.shape:
         raise ValueError("a network's clean and adversarial embeddings must have the same shape")
-    raw_tc, raw_ta = tc, ta
+    raw_ta = ta  # the target head reads raw embeddings, before any feature map
     if features is not None:
         tc, ta, sc, sa = (_np(features(a)) for a in (tc, ta, sc, sa))
 

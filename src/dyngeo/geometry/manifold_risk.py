@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from ..attacks.gradient import _restrict
+
 __all__ = ["Circle", "Plane", "Segment", "signed_score", "ball_grid", "standard_risk", "adversarial_risk",
            "normal_risk", "in_manifold_risk", "nearby_normal_risk", "decomposition", "summary",
            "linear_adversarial_risk", "tightness_lengths", "tightness_score", "decoder_tangent", "tangent_part",
@@ -31,13 +33,13 @@ __all__ = ["Circle", "Plane", "Segment", "signed_score", "ball_grid", "standard_
 # ------------------------------------------------------------------------------------------ manifolds
 
 
-def _disk(n, dtype, device, ring=None):
-    """Offsets of the closed unit disk: an n×n square grid masked to the disk plus ``ring`` points on
-    the unit circle (default 2n)."""
+def _disk(n, dtype, device):
+    """Offsets of the closed unit disk: an n×n square grid masked to the disk plus 2n points on the unit
+    circle."""
     t = torch.linspace(-1, 1, n, dtype=dtype, device=device)
     g = torch.cartesian_prod(t, t)
     g = g[g.norm(dim=1) <= 1]
-    a = torch.linspace(0, 2 * math.pi, ring or 2 * n + 1, dtype=dtype, device=device)[:-1]
+    a = torch.linspace(0, 2 * math.pi, 2 * n + 1, dtype=dtype, device=device)[:-1]
     return torch.cat([g, torch.stack([a.cos(), a.sin()], 1)])
 
 
@@ -290,11 +292,9 @@ def decoder_tangent(decoder, z):
 
 
 def tangent_part(v, Q):
-    """Q Qᵀ v per row for v [B, D] and bases Q [B, D, d] (or [D, d]), without forming Q Qᵀ."""
-    Q = Q.expand(v.shape[0], *Q.shape) if Q.dim() == 2 else Q
-    if Q.shape[:2] != v.shape:
-        raise ValueError(f"Q must be [B, D, d] with [B, D] = {tuple(v.shape)}; got {tuple(Q.shape)}")
-    return torch.einsum("bdk,bk->bd", Q, torch.einsum("bdk,bd->bk", Q, v))
+    """Q Qᵀ v per row for v [B, D] and bases Q [B, D, d] (or [D, d]), without forming Q Qᵀ: the
+    restriction PGD applies to its steps (:func:`dyngeo.attacks.gradient.pgd` with ``direction=Q``)."""
+    return _restrict(v, Q)
 
 
 def normal_part(v, Q):

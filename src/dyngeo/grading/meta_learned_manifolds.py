@@ -7,7 +7,6 @@ while the student's answers run.
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..geometry import knn_graph, topology
 from ..models import mrml

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..metrics.two_sample import graph_loss
+from ..rng import draw
 from ..train import cosine_schedule, progress
 
 __all__ = ["split_chunks", "normalise_chunks", "chunk_gram", "orthogonality_loss", "AttributeAE", "DAEOG",
@@ -136,7 +137,7 @@ class DAEOG(nn.Module):
     def generate(self, n, generator=None):
         """``n`` images decoded from ``z ~ N(0, I_{n_out})`` (Sec. 3.4.4)."""
         p = next(self.parameters())
-        z = torch.randn(n, self.n_out, generator=generator, dtype=p.dtype).to(p.device)
+        z = draw(torch.randn, (n, self.n_out), generator, p.device, p.dtype)
         return self.g(z)
 
 

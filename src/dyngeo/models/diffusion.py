@@ -146,7 +146,7 @@ def simple_loss(eps_model, x0, schedule, generator=None):
 
 def _grid(schedule, h):
     """The strided timesteps ``T-1, T-1-h, ..., ≥ 0`` followed by ``-1``."""
-    if not isinstance(h, int) or h < 1:
+    if not isinstance(h, int) or isinstance(h, bool) or h < 1:
         raise ValueError(f"the step h must be a positive integer; got {h!r}")
     return list(range(schedule.T - 1, -1, -h)) + [-1]
 

@@ -23,6 +23,7 @@ import math
 import torch
 
 from ..rng import draw
+from .diffusion import _grid as _sampler_grid
 
 __all__ = ["markov_nll", "reverse_mean", "gaussian_eps", "gaussian_nll"]
 
@@ -45,12 +46,8 @@ def reverse_mean(x_t, eps, abar_s, abar_t):
 def _grid(schedule, h):
     """The levels ``-1, …, T-1-h, T-1`` (the samplers' grid of :mod:`dyngeo.models.diffusion`, read forward)
     and their ``ᾱ`` as Python floats."""
-    if not isinstance(h, int) or isinstance(h, bool) or h < 1:
-        raise ValueError(f"the step h must be a positive integer; got {h!r}")
-    T = int(schedule.alpha_bar.numel())
-    times = [-1] + list(range(T - 1, -1, -h))[::-1]
-    abar = [1.0] + [float(schedule.alpha_bar[t]) for t in times[1:]]
-    return times, abar
+    times = _sampler_grid(schedule, h)[::-1]
+    return times, schedule.abar(torch.tensor(times)).tolist()
 
 
 def markov_nll(eps_model, x0, schedule, h=1, rounds=1, variance="forward", generator=None, reduce="mean"):
@@ -102,7 +99,8 @@ def gaussian_eps(schedule, var, mean=0.0):
         hi = (lo + 1).clamp(max=len(abar) - 1)
         table = abar.to(x.device)
         a = (table[lo] + (t - lo) * (table[hi] - table[lo])).to(x.dtype).unsqueeze(-1)  # linear between levels
-        return torch.sqrt(1 - a) * (x - torch.sqrt(a) * mean) / (a * var + 1 - a)
+        m = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+        return torch.sqrt(1 - a) * (x - torch.sqrt(a) * m) / (a * var + 1 - a)
 
     return eps
 

@@ -96,12 +96,6 @@ class GridVAE(VAE):
         log_q = (-0.5 * ((z - mu) ** 2 / logvar.exp() + logvar + math.log(2 * math.pi))).sum(-1)
         return log_q - self.log_prior(z)
 
-    def elbo(self, x, beta=1.0, generator=None, target=None):
-        """One-sample ``log p(x|z) - β KL`` ``[B]``; ``target`` switches to the guided rounding KL."""
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator)
-        return self.log_likelihood(x, z) - beta * self.kl(mu, logvar, z, target)
-
     def prior_sample(self, n, generator=None):
         """A uniform grid centre per draw plus ``N(0, σ² I)`` noise (``σ = sigma0`` for the rounding prior)."""
         v = self.values

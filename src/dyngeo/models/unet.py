@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .diffusion import timestep_embedding
+from .diffusion import _timesteps, timestep_embedding
 
 __all__ = ["TinyUNet"]
 
@@ -78,12 +78,7 @@ class TinyUNet(nn.Module):
         factor = 2 ** (self.levels - 1)
         if x.shape[2] % factor or x.shape[3] % factor:
             raise ValueError(f"H and W must be divisible by {factor}; got {tuple(x.shape[2:])}")
-        t = torch.as_tensor(t, device=x.device)
-        if t.dim() == 0:
-            t = t.expand(x.shape[0])
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must be a scalar or [B] with B = {x.shape[0]}; got shape {tuple(t.shape)}")
-        emb = self.embed(timestep_embedding(t, self.time_dim).to(x))
+        emb = self.embed(timestep_embedding(_timesteps(t, x), self.time_dim).to(x))
         h = self.inp(x)
         skips = []
         for i, block in enumerate(self.down_blocks):

@@ -80,11 +80,12 @@ class VAE(nn.Module):
         """``z = μ + exp(logvar/2) ⊙ ε`` with ``ε ~ N(0, I)``."""
         return mu + (0.5 * logvar).exp() * draw(torch.randn, mu.shape, generator, mu.device, mu.dtype)
 
-    def elbo(self, x, beta=1.0, generator=None):
-        """One-sample ``log p(x|z) - β KL(q(z|x) || p(z))`` per sample ``[B]`` (nats)."""
+    def elbo(self, x, beta=1.0, generator=None, **kl_options):
+        """One-sample ``log p(x|z) - β KL(q(z|x) || p(z))`` per sample ``[B]`` (nats); ``kl_options`` go to
+        :meth:`kl` (a subclass's prior may take some, such as GridVAE's ``target``)."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
-        return self.log_likelihood(x, z) - beta * self.kl(mu, logvar, z)
+        return self.log_likelihood(x, z) - beta * self.kl(mu, logvar, z, **kl_options)
 
     def prior_sample(self, n, generator=None):
         """``n`` draws ``[n, latent_dim]`` from the prior ``N(0, I)``."""
