@@ -90,7 +90,7 @@ def shapes3d(factors=None, n=None, size=16, seed=0, jitter=0.0):
     """Render scenes. ``factors`` maps factor names (see :data:`FACTORS`) to their numbers of levels
     (default: object hue 6, wall hue 9, scale 5). Returns ``(X, F, names)``: images ``[N, 3, size, size]``
     float32 in [0, 1], factor levels ``[N, K]`` int64 (columns in the order of ``names``)."""
-    factors = dict(factors or {"object_hue": 6, "wall_hue": 9, "scale": 5})
+    factors = dict(factors) if factors is not None else {"object_hue": 6, "wall_hue": 9, "scale": 5}
     if not factors:
         raise ValueError("give at least one factor")
     if size < 8:

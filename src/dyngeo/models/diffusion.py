@@ -144,11 +144,11 @@ def simple_loss(eps_model, x0, schedule, generator=None):
     return ((eps_model(q_sample(x0, t, schedule, noise), t) - noise) ** 2).mean()
 
 
-def _grid(schedule, h):
-    """The strided timesteps ``T-1, T-1-h, ..., ≥ 0`` followed by ``-1``."""
+def _grid(schedule, h, start=None):
+    """The strided timesteps ``start, start-h, ..., ≥ 0`` followed by ``-1`` (``start`` defaults to ``T-1``)."""
     if not isinstance(h, int) or isinstance(h, bool) or h < 1:
         raise ValueError(f"the step h must be a positive integer; got {h!r}")
-    return list(range(schedule.T - 1, -1, -h)) + [-1]
+    return list(range(schedule.T - 1 if start is None else start, -1, -h)) + [-1]
 
 
 def _predict(eps_model, x, t, schedule, clip_x0):
@@ -181,12 +181,12 @@ def _start(x_T):
 
 
 @torch.no_grad()
-def ddpm_sample(eps_model, schedule, x_T, h=1, generator=None, clip_x0=None):
+def ddpm_sample(eps_model, schedule, x_T, h=1, generator=None, clip_x0=None, start=None):
     """Ancestral sampling from ``x_T`` on the grid ``T-1, T-1-h, ..., 0, -1``: each step draws
     ``x_s ~ q(x_s | x_t, x̂_0)`` (:func:`posterior`), the last one returns ``x̂_0``. ``h = 1`` is DDPM's
-    Algorithm 2."""
+    Algorithm 2. ``start`` (default ``T-1``) begins the chain at a lower level, ``x_T`` then being ``x_start``."""
     x = _start(x_T)
-    grid = _grid(schedule, h)
+    grid = _grid(schedule, h, start)
     for t, s in zip(grid[:-1], grid[1:]):
         _, x0 = _predict(eps_model, x, t, schedule, clip_x0)
         mean, var = posterior(schedule, x, x0, t, s)

@@ -17,7 +17,6 @@ Images are ``[B, C, H, W]``; everything follows the input's device and dtype.
 """
 
 import io
-import math
 import zlib
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from ..rng import draw
-from .diffusion import inpaint, posterior, q_sample
+from .diffusion import ddpm_sample, inpaint, q_sample
 
 __all__ = ["checkerboard_mask", "make_masks", "reconstruct", "noise_denoise", "mse", "ssim_distance",
            "feature_distance", "lmd_score", "roc_auc", "png_bits", "zlib_bits", "MASK_KINDS"]
@@ -112,18 +111,7 @@ def noise_denoise(eps_model, schedule, x, t, r=1, h=1, generator=None, clip_x0=N
     xr = x.unsqueeze(0).expand(r, *x.shape).reshape(r * x.shape[0], *x.shape[1:])
     noise = lambda: draw(torch.randn, xr.shape, generator, xr.device, xr.dtype)
     z = q_sample(xr, t, schedule, noise())
-    if not isinstance(h, int) or h < 1:
-        raise ValueError(f"the step h must be a positive integer; got {h!r}")
-    grid = list(range(t, -1, -h)) + [-1]
-    for level, s in zip(grid[:-1], grid[1:]):
-        eps = eps_model(z, torch.full((z.shape[0],), level, device=z.device))
-        a = float(schedule.abar(level))
-        x0 = (z - math.sqrt(1 - a) * eps) / math.sqrt(a)
-        if clip_x0 is not None:
-            x0 = x0.clamp(*clip_x0)
-        mean, var = posterior(schedule, z, x0, level, s)
-        z = mean if s < 0 else mean + math.sqrt(var) * noise()
-    return z.view(r, *x.shape)
+    return ddpm_sample(eps_model, schedule, z, h=h, generator=generator, clip_x0=clip_x0, start=t).view(r, *x.shape)
 
 
 def _pair(x, y):

@@ -84,7 +84,7 @@ def cifar_experiment(smoke=False, dtype=torch.float32, epochs=None, batch=None, 
         with torch.no_grad():
             probs = torch.cat([m(c).softmax(-1) for c in X.split(500)])
         clean = 100 * (probs.argmax(1) == y).double().mean().item()
-        g = torch.Generator(device=X.device).manual_seed(0)
+        g = torch.Generator().manual_seed(0)  # one CPU generator: the same start on every device (rng.draw)
         Xa, ya = X[:attacked], y[:attacked]
         adv = torch.cat([pgd(ak.AverageLogProbs(m, eot), xa, yb, eps, alpha=2.5 * eps / pgd_steps, steps=pgd_steps,
                              random_start=True, generator=g) for xa, yb in zip(Xa.split(250), ya.split(250))])

@@ -23,6 +23,7 @@ def experiment(dataset, smoke=False, dtype=torch.float64, epochs=None, batch=Non
     """The :class:`~dyngeo.reproduce.runner.Experiment` for ``dataset`` ("mnist" or "fashion-mnist")."""
     if smoke:
         T_train, T_eval = 0.2, 0.2
+    epochs, batch, lr = epochs or (1 if smoke else 700), batch or (8 if smoke else 250), lr or 1e-3
 
     def build():
         return SANODE(line_attractors(10, 784, dtype=dtype), seed=torch.initial_seed())  # the run's --seed
@@ -46,7 +47,6 @@ def experiment(dataset, smoke=False, dtype=torch.float64, epochs=None, batch=Non
     return Experiment(
         name=name, target="SA-nODE, Sec. V and Fig. 7 (accuracy by the 95 % rule)", metric="test accuracy, 95 % rule (%)",
         paper_value=PAPER[dataset], dataset=dataset, build=build, loss=loss, evaluate=evaluate, prepare=prepare,
-        epochs=epochs or (1 if smoke else 700), batch=batch or (8 if smoke else 250), lr=lr or 1e-3, dtype=dtype,
-        clip=10.0, paper_extra=PAPER_COUNTS[dataset],
-        protocol=f"Adam {lr or 1e-3:g}, {epochs or 700} epochs, batch {batch or 250}, Euler dt {dt}, T {T_train} (train) / {T_eval} (test), "
+        epochs=epochs, batch=batch, lr=lr, dtype=dtype, clip=10.0, paper_extra=PAPER_COUNTS[dataset],
+        protocol=f"Adam {lr:g}, {epochs} epochs, batch {batch}, Euler dt {dt}, T {T_train} (train) / {T_eval} (test), "
                  f"penalty {penalty} x ||Phi^T Phi - I||^2, gradient norm clipped at 10, x(0) = a(2p - 1)")
