@@ -13,6 +13,8 @@ against ``torchattacks.CW`` on the same model, inputs and budget.
 
 import torch
 
+from .gradient import _check
+
 __all__ = ["cw_l2", "cw_objective"]
 
 
@@ -62,8 +64,7 @@ def cw_l2(model, x, y, c=1.0, kappa=0.0, steps=100, lr=0.01, search_steps=0, c_m
     value after a success, multiplied by 10 until the first success otherwise; the closest adversary
     over all runs is kept. Returns ``(adv, success [B] bool)``.
     """
-    if y.dim() != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must be [B] labels matching x {tuple(x.shape)}; got {tuple(y.shape)}")
+    _check(x, y, 0.0)
     if c <= 0 or steps < 1 or search_steps < 0:
         raise ValueError(f"need c > 0, steps >= 1, search_steps >= 0; got c={c}, steps={steps}, "
                          f"search_steps={search_steps}")

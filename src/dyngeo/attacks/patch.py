@@ -8,9 +8,8 @@ patch mask before its sign is taken, so the pixels outside the patch get a zero 
 """
 
 import torch
-import torch.nn.functional as F
 
-from .gradient import pgd
+from .gradient import _check, _input_grad, pgd
 
 __all__ = ["patch_mask", "patch_pgd", "patch_nag"]
 
@@ -26,17 +25,21 @@ def patch_mask(shape, top, left, height, width, device=None, dtype=torch.float32
     return mask
 
 
+def _broadcast_mask(mask, x):
+    mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
+    try:
+        return torch.broadcast_to(mask, x.shape)
+    except RuntimeError:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
+
+
 def patch_pgd(model, x, y, mask, steps=100, alpha=1 / 255, clamp=(0.0, 1.0), trace=None):
     """Patch-PGD: ``steps`` signed gradient-ascent steps of size ``alpha`` on the cross-entropy, moving only
     the pixels where ``mask`` (broadcastable to ``x``) is nonzero, kept in ``clamp``.
 
     ``trace`` receives ``(iterate, moved)`` after every step, as in :func:`~dyngeo.attacks.pgd`.
     """
-    mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
-    try:
-        mask = torch.broadcast_to(mask, x.shape)
-    except RuntimeError:
-        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
+    mask = _broadcast_mask(mask, x)
     return pgd(model, x.detach(), y, eps=float("inf"), alpha=alpha, steps=steps, clamp=clamp, direction=lambda g: g * mask,
                trace=trace)
 
@@ -45,19 +48,12 @@ def patch_nag(model, x, y, mask, steps=100, alpha=1 / 255, mu=1.0, clamp=(0.0, 1
     """Patch-NAG: signed steps of size ``alpha`` inside ``mask`` along a Nesterov-accumulated gradient
     (Lin et al. 2020): look ahead to ``x + alpha mu g``, add its gradient normalised by its mean absolute
     value to ``mu g``, step by ``alpha sign(g)``, clip to ``clamp``. Pixels outside the mask never move."""
-    if y.dim() != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must be [B] labels matching x {tuple(x.shape)}; got {tuple(y.shape)}")
-    mask = torch.as_tensor(mask, device=x.device, dtype=x.dtype)
-    try:
-        mask = torch.broadcast_to(mask, x.shape)
-    except RuntimeError:
-        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from None
+    _check(x, y, 0.0)
+    mask = _broadcast_mask(mask, x)
     adv, g = x.detach().clone(), torch.zeros_like(x)
     dims = tuple(range(1, x.dim()))
     for _ in range(steps):
-        ahead = (adv + alpha * mu * g * mask).requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(ahead), y), ahead)
-        grad = grad * mask
+        grad = _input_grad(model, adv + alpha * mu * g * mask, y) * mask
         g = mu * g + grad / grad.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12)
         adv = adv + alpha * g.sign() * mask
         if clamp is not None:
