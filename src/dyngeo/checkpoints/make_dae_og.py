@@ -31,7 +31,7 @@ from dyngeo.metrics.disentanglement import scores
 from dyngeo.metrics.distributions import frechet_distance
 from dyngeo.metrics.images import psnr
 from dyngeo.metrics.two_sample import t_statistic
-from dyngeo.models.dae_og import DAEOG, normalise_chunks, train_dae, train_factor_cnn
+from dyngeo.models.dae_og import DAEOG, chunk_gram, train_dae, train_factor_cnn
 
 SEEDS = (0, 1, 2)
 STEPS, BATCH, LR, WIDTH, LAM = 800, 64, 1e-3, 128, 0.1
@@ -118,8 +118,7 @@ def evaluate(model, X, F, cnn, real_feats, seed=0):
     fd = frechet_distance(real_feats, cnn.features(xg))
     idx = torch.randperm(X.shape[0], generator=gen)[:256]
     t = float(t_statistic(X[idx].flatten(1), xg[:256].flatten(1), LAM))
-    G = normalise_chunks(z, model.k)
-    G = G @ G.transpose(1, 2)
+    G = chunk_gram(z, model.k)
     off = ~torch.eye(model.k, dtype=torch.bool)
     cos = float(G[:, off].abs().mean())
     out = dict(mse=mse, psnr=float(psnr(xr, X)), fd=fd, t=t, cos=cos, **scores(codes, F))

@@ -15,14 +15,13 @@ and, for seed 0 only, ``round`` and ``guided``: GridVAEs with a 6-D latent and t
 three coordinates. The chapter and the tests import the builders below.
 """
 
-import numpy as np
 import torch
 
 from dyngeo.checkpoints import load, save
 from dyngeo.models.diffusion import EpsMLP, Schedule, simple_loss
 from dyngeo.models.flows import RealNVP
 from dyngeo.models.gridvae import GridVAE, VAEClassifier, two_digit_images
-from dyngeo.train import fit
+from dyngeo.train import cosine_schedule, fit
 
 SEEDS = (0, 1, 2)
 T = 100
@@ -109,7 +108,7 @@ def train_eps(seed, steps=3000):
     data = point_set("swiss_roll", 4000, seed=100 + seed)
     pick = _batches(len(data), 512, g)
     fit(model, lambda m: simple_loss(m, data[pick()], sch, generator=g), steps, lr=2e-3,
-        schedule=lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)), desc=f"ε-network, seed {seed}")
+        schedule=cosine_schedule(steps), desc=f"ε-network, seed {seed}")
     return model.eval()
 
 
@@ -119,7 +118,7 @@ def train_flow(seed, steps=2500):
     data = point_set("swiss_roll", 4000, seed=100 + seed)
     pick = _batches(len(data), 512, g)
     fit(model, lambda m: -m.log_prob(data[pick()]).mean(), steps, lr=3e-3,
-        schedule=lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)), desc=f"RealNVP, seed {seed}")
+        schedule=cosine_schedule(steps), desc=f"RealNVP, seed {seed}")
     return model.eval()
 
 

@@ -100,11 +100,11 @@ def train_digits(seed, how, X, y, ae=None, steps=300):
 def main():
     torch.set_num_threads(1)
     out = {"circle": {}, "digits": {}}
+    X, y, _, _ = digits()
     for seed in SEEDS:
         for kind in ("single", "double"):
             for how in ("f", "adv", "nor"):
                 out["circle"][f"{kind}/{how}/{seed}"] = train_circle(seed, kind, how).state_dict()
-        X, y, _, _ = digits()
         ae = train_autoencoder(seed, X)
         out["digits"][f"ae/{seed}"] = ae.state_dict()
         for how in ("f", "adv", "nor"):
