@@ -177,8 +177,8 @@ def _mig_cases(rng):
             ("a rotated code (8 bins)", rotated, v)]
 
 
-@checker(points=2, target="mig", forbid=[D + "mig", D + "mutual_info_matrix", D + "_prepare", D + "scores",
-                                         D + "mig_sup", D + "dcimig", D + "jemmig"])
+@checker(points=2, target="mig", forbid=[D + "mig", D + "_mig", D + "mutual_info_matrix", D + "_mi_matrix",
+                                         D + "_prepare", D + "scores", D + "mig_sup", D + "dcimig", D + "jemmig"])
 def check_mig(ask, seed):
     """MIG of discrete codes: 1 for a copy of the factors, less for noisy and rotated codes."""
     rng = np.random.default_rng(seed)

@@ -77,7 +77,10 @@ def mutual_info_matrix(codes, factors, bins=20, discrete=False):
     """``I[j, k] = I(z_j; v_k)`` (nats, [d, K]); ``codes`` are binned with :func:`discretize` unless
     ``discrete=True`` (then they are taken as integer labels)."""
     zd = _factors(codes, np.shape(codes)[0]) if discrete else discretize(codes, bins)
-    v = _factors(factors, zd.shape[0])
+    return _mi_matrix(zd, _factors(factors, zd.shape[0]))
+
+
+def _mi_matrix(zd, v):
     return np.array([[_mi(zd[:, j], v[:, k]) for k in range(v.shape[1])] for j in range(zd.shape[1])])
 
 
@@ -91,14 +94,16 @@ def _prepare(codes, factors, bins, discrete, need_two_factors=False):
     H = np.array([_entropy(col) for col in v.T])
     if np.any(H <= 0):
         raise ValueError(f"every factor needs at least two levels; factors {np.where(H <= 0)[0].tolist()} are constant")
-    I = np.array([[_mi(zd[:, j], v[:, k]) for k in range(v.shape[1])] for j in range(zd.shape[1])])
-    return zd, v, H, I
+    return zd, v, H, _mi_matrix(zd, v)
 
 
 def mig(codes, factors, bins=20, discrete=False):
     """Mutual information gap: ``mean_k (I(z_j1; v_k) − I(z_j2; v_k)) / H(v_k)``, ``j1, j2`` the best two
     code dimensions for factor ``k``."""
-    _, _, H, I = _prepare(codes, factors, bins, discrete)
+    return _mig(*_prepare(codes, factors, bins, discrete))
+
+
+def _mig(zd, v, H, I):
     top = np.sort(I, axis=0)[::-1]
     return float(np.mean((top[0] - top[1]) / H))
 
@@ -106,7 +111,10 @@ def mig(codes, factors, bins=20, discrete=False):
 def mig_sup(codes, factors, bins=20, discrete=False):
     """``mean_j (Ĩ(z_j; v_k1) − Ĩ(z_j; v_k2))`` with ``Ĩ = I / H(v)``, ``k1, k2`` the best two factors of
     code dimension ``j``."""
-    _, _, H, I = _prepare(codes, factors, bins, discrete, need_two_factors=True)
+    return _mig_sup(*_prepare(codes, factors, bins, discrete, need_two_factors=True))
+
+
+def _mig_sup(zd, v, H, I):
     top = np.sort(I / H, axis=1)[:, ::-1]
     return float(np.mean(top[:, 0] - top[:, 1]))
 
@@ -114,7 +122,10 @@ def mig_sup(codes, factors, bins=20, discrete=False):
 def dcimig(codes, factors, bins=20, discrete=False):
     """``Σ_k max_{j credited to k} (I(z_j; v_k) − I(z_j; v_k2(j))) / Σ_k H(v_k)``, each code dimension ``j``
     credited to its best factor ``k1(j)`` (a factor with no dimension gets 0)."""
-    _, _, H, I = _prepare(codes, factors, bins, discrete, need_two_factors=True)
+    return _dcimig(*_prepare(codes, factors, bins, discrete, need_two_factors=True))
+
+
+def _dcimig(zd, v, H, I):
     order = np.argsort(I, axis=1)[:, ::-1]
     rows = np.arange(I.shape[0])
     gaps = I[rows, order[:, 0]] - I[rows, order[:, 1]]
@@ -126,17 +137,23 @@ def dcimig(codes, factors, bins=20, discrete=False):
 def jemmig(codes, factors, bins=20, discrete=False):
     """Normalised JEMMIG, higher is better: ``1 − mean_k [H(z_j*, v_k) − I(z_j*; v_k) + I(z_j°; v_k)] /
     (H(v_k) + log B)``, ``B`` = ``bins`` (or the largest number of code levels when ``discrete``)."""
-    zd, v, H, I = _prepare(codes, factors, bins, discrete)
+    return _jemmig(*_prepare(codes, factors, bins, discrete), bins if not discrete else None)
+
+
+def _jemmig(zd, v, H, I, bins):
+    """``bins=None``: discrete codes, B the largest number of code levels."""
     order = np.argsort(I, axis=0)[::-1]
     ks = np.arange(I.shape[1])
     j1, j2 = order[0], order[1]
     Hz = np.array([_entropy(zd[:, j]) for j in j1])
     joint = Hz + H - I[j1, ks]  # H(z_j*, v_k)
-    B = bins if not discrete else max(int(zd.max()) + 1, 2)
+    B = bins if bins is not None else max(int(zd.max()) + 1, 2)
     return float(1.0 - np.mean((joint - I[j1, ks] + I[j2, ks]) / (H + np.log(B))))
 
 
 def scores(codes, factors, bins=20):
-    """The four scores of the paper's Table 3 as a dict ``{mig, dcimig, mig_sup, jemmig}``."""
-    return {name: f(codes, factors, bins) for name, f in
-            (("mig", mig), ("dcimig", dcimig), ("mig_sup", mig_sup), ("jemmig", jemmig))}
+    """The four scores of the paper's Table 3 as a dict ``{mig, dcimig, mig_sup, jemmig}`` (the codes binned
+    and the mutual informations computed once for all four)."""
+    prepared = _prepare(codes, factors, bins, False, need_two_factors=True)
+    return {"mig": _mig(*prepared), "dcimig": _dcimig(*prepared), "mig_sup": _mig_sup(*prepared),
+            "jemmig": _jemmig(*prepared, bins)}
