@@ -275,3 +275,26 @@ def test_fgsm_and_pgd():
     adv_pgd = pgd(model, x, y, 0.1, steps=20, random_start=True, generator=torch.Generator().manual_seed(0))
     assert (adv_pgd - x).abs().max() <= 0.1 + 1e-6 and adv_pgd.min() >= 0 and adv_pgd.max() <= 1
     assert ce(model(adv_pgd), y) >= ce(model(adv), y) - 1e-6 > ce(model(x), y)
+
+
+def test_nearest_same_label_matches_a_brute_force_search_in_chunks():
+    # Table 3's 1-NN rates: against SciPy's full distance matrices, with chunks smaller than the query set.
+    from scipy.spatial.distance import cdist
+
+    g = torch.Generator().manual_seed(3)
+    X, Q = torch.randn(40, 5, generator=g), torch.randn(25, 5, generator=g)
+    S, T = torch.rand(40, 30, generator=g) < 0.5, torch.rand(25, 30, generator=g) < 0.5
+    y, yq = torch.randint(3, (40,), generator=g), torch.randint(3, (25,), generator=g)
+
+    def brute(A, B, ya, yb, metric, self_excluded):
+        D = cdist(A.double().numpy(), B.double().numpy(), metric)
+        if self_excluded:
+            np.fill_diagonal(D, np.inf)
+        return float((yb.numpy()[D.argmin(1)] == ya.numpy()).mean())
+
+    for metric, ref, query, scipy_metric in (("euclidean", X, Q, "euclidean"), ("hamming", S, T, "hamming")):
+        assert relu.nearest_same_label(query, ref, yq, y, metric, chunk=7) == brute(query, ref, yq, y, scipy_metric, False)
+        assert relu.nearest_same_label(ref, ref, y, y, metric, exclude_self=True, chunk=7) == \
+            brute(ref, ref, y, y, scipy_metric, True)
+    with pytest.raises(ValueError, match="metric"):
+        relu.nearest_same_label(Q, X, yq, y, "cosine")

@@ -26,7 +26,7 @@ from torch import nn
 
 __all__ = [
     "mlp", "relu_layers", "activation_patterns", "hrep", "local_affine", "facets", "chebyshev_center",
-    "neighbours", "enumerate_regions", "dual_edges", "Region", "bisection_walk", "hamming",
+    "neighbours", "enumerate_regions", "dual_edges", "Region", "bisection_walk", "hamming", "nearest_same_label",
     "region_polygon", "draw_regions",
 ]
 
@@ -470,6 +470,27 @@ def hamming(S1, S2=None):
         raise ValueError(f"need two batches [N, h] and [M, h] of bit vectors; got {tuple(S1.shape)} and {tuple(S2.shape)}")
     a, b = S1.to(torch.float64), S2.to(torch.float64)
     return (a @ (1 - b).T + (1 - a) @ b.T).round().to(torch.int64)
+
+
+def nearest_same_label(query, ref, y_query, y_ref, metric, exclude_self=False, chunk=2048):
+    """Fraction of query rows whose nearest row of ``ref`` (``metric`` "hamming" on bit vectors, or
+    "euclidean") has the same label (Table 3); ``exclude_self`` when ``query`` is ``ref`` (a point is not its
+    own neighbour). Computed ``chunk`` rows at a time: the full distance matrix of MNIST would need 29 GB."""
+    if metric not in ("hamming", "euclidean"):
+        raise ValueError(f"metric must be 'hamming' or 'euclidean'; got {metric!r}")
+    ref = ref.double()  # once, not per chunk (MNIST's 60,000 reference rows)
+    hits = 0
+    for start in range(0, len(query), chunk):
+        q = query[start:start + chunk]
+        if metric == "hamming":
+            D = hamming(q, ref).double()
+        else:
+            D = torch.cdist(q.double(), ref)
+        if exclude_self:
+            rows = torch.arange(len(q), device=D.device)
+            D[rows, start + rows] = float("inf")
+        hits += int((y_ref[D.argmin(1)] == y_query[start:start + chunk]).sum())
+    return hits / len(query)
 
 
 def bisection_walk(model, a, b, tol=1e-12, max_evals=1_000_000):

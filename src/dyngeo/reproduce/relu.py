@@ -18,24 +18,6 @@ PAPER_EXTRA = {"hamming_train": 99.50, "hamming_test": 98.26, "euclidean_train":
                "train_accuracy": 99.08, "test_accuracy": 97.57}
 
 
-def nearest_same_label(query, ref, y_query, y_ref, metric, exclude_self=False, chunk=2048):
-    """Fraction of query rows whose nearest row of ``ref`` (Hamming on bits, or Euclidean) has the same
-    label, computed ``chunk`` rows at a time (the full distance matrix of MNIST would need 29 GB)."""
-    ref = ref.double()  # once, not per chunk (MNIST's 60,000 reference rows)
-    hits = 0
-    for start in range(0, len(query), chunk):
-        q = query[start:start + chunk]
-        if metric == "hamming":
-            D = relu.hamming(q, ref).double()
-        else:
-            D = torch.cdist(q.double(), ref)
-        if exclude_self:
-            rows = torch.arange(len(q), device=D.device)
-            D[rows, start + rows] = float("inf")
-        hits += int((y_ref[D.argmin(1)] == y_query[start:start + chunk]).sum())
-    return hits / len(query)
-
-
 def experiment(smoke=False, dtype=torch.float32, epochs=None, batch=None, lr=None, widths=(200, 200, 200)):
     """The ``relu-mnist-hamming`` experiment (network S1)."""
     sizes = [784, *widths, 10]
@@ -53,10 +35,10 @@ def experiment(smoke=False, dtype=torch.float32, epochs=None, batch=None, lr=Non
     def evaluate(m, Xte, yte, Xtr, ytr):
         S_tr, S_te = relu.activation_patterns(m, Xtr), relu.activation_patterns(m, Xte)
         out = {
-            "hamming_train": 100 * nearest_same_label(S_tr, S_tr, ytr, ytr, "hamming", exclude_self=True),
-            "hamming_test": 100 * nearest_same_label(S_te, S_tr, yte, ytr, "hamming"),
-            "euclidean_train": 100 * nearest_same_label(Xtr, Xtr, ytr, ytr, "euclidean", exclude_self=True),
-            "euclidean_test": 100 * nearest_same_label(Xte, Xtr, yte, ytr, "euclidean"),
+            "hamming_train": 100 * relu.nearest_same_label(S_tr, S_tr, ytr, ytr, "hamming", exclude_self=True),
+            "hamming_test": 100 * relu.nearest_same_label(S_te, S_tr, yte, ytr, "hamming"),
+            "euclidean_train": 100 * relu.nearest_same_label(Xtr, Xtr, ytr, ytr, "euclidean", exclude_self=True),
+            "euclidean_test": 100 * relu.nearest_same_label(Xte, Xtr, yte, ytr, "euclidean"),
             "train_accuracy": 100 * (m(Xtr).argmax(1) == ytr).double().mean().item(),
             "test_accuracy": 100 * (m(Xte).argmax(1) == yte).double().mean().item(),
             "bits": int(S_tr.shape[1]),
